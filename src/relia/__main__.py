@@ -1,0 +1,3 @@
+from relia.cli.main import main
+
+main()

@@ -1,0 +1,87 @@
+"""The application factory: one FastAPI app serving the API under /api/v1, the web UI, and /healthz,
+/readyz, /metrics. Each domain contributes a router; nothing here knows a domain's rules."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI
+from fastapi.staticfiles import StaticFiles
+from prometheus_client import CollectorRegistry, ProcessCollector
+
+from relia import __version__, domains
+from relia.api import ops, problems, records
+from relia.api.middleware import RequestContextMiddleware
+from relia.catalog import api as catalog_api
+from relia.config import api as config_api
+from relia.core.auth import TokenVerifier
+from relia.core.clock import Clock, SystemClock
+from relia.core.db import Database
+from relia.core.settings import Settings
+from relia.worker.queue import make_huey
+
+API_PREFIX = "/api/v1"
+STATIC_DIR = Path(__file__).resolve().parent.parent / "web" / "static"
+
+DOMAIN_ROUTERS: list[APIRouter] = [catalog_api.router, config_api.router, records.router]
+
+DESCRIPTION = """
+Relia keeps a growing product reliable: SLOs and error budgets, release gates, on-call and paging.
+
+Authenticate with `Authorization: Bearer <token>` (create one with `relia tokens create` or on the
+Tokens page). Errors are RFC 9457 problem+json with the path of each bad field. Lists use cursor
+pagination (`limit`, `cursor`, `nextCursor`). Updates take `If-Match: "<version>"` (or `version` in the
+body); a stale one gets 412 (or 409) instead of overwriting someone else's change.
+"""
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    db: Database | None = None,
+    clock: Clock | None = None,
+    local_operator: bool = False,
+) -> FastAPI:
+    """``local_operator`` is only for the CLI's in-process client: a caller without credentials is then the
+    operator who already holds the database. A served app never sets it."""
+    domains.load_config_kinds()
+    domains.load_jobs()
+    settings = settings or Settings()
+    app = FastAPI(
+        title="Relia",
+        version=__version__,
+        description=DESCRIPTION,
+        openapi_url="/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+        responses=problems.COMMON_RESPONSES,
+    )
+    app.state.settings = settings
+    app.state.db = db or Database(settings.effective_database_url)
+    app.state.clock = clock or SystemClock()
+    app.state.local_operator = local_operator
+    app.state.queue = make_huey(settings)
+    secret = settings.effective_secret_key.encode()
+    app.state.token_verifier = TokenVerifier(hashlib.sha256(b"token-cache:" + secret).digest())
+    app.state.metrics_registry = registry = CollectorRegistry()
+    ProcessCollector(registry=registry)
+    registry.register(ops.EngineCollector(app.state))
+
+    problems.install(app)
+    app.add_middleware(
+        RequestContextMiddleware,
+        registry=registry,
+        max_body_bytes=settings.max_request_bytes,
+        large_body_paths={f"{API_PREFIX}/config/": 16 * settings.max_request_bytes},
+    )
+
+    app.include_router(ops.router)
+    for router in DOMAIN_ROUTERS:
+        app.include_router(router, prefix=API_PREFIX)
+
+    from relia.web import pages
+
+    app.include_router(pages.router, include_in_schema=False)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static")
+    return app

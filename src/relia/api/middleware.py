@@ -1,0 +1,139 @@
+"""Request plumbing as plain ASGI (cheaper than BaseHTTPMiddleware): request ids, access logs, latency
+metrics by route, and the request body size limit."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from typing import Any
+
+import structlog
+from prometheus_client import CollectorRegistry, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = structlog.get_logger("relia.http")
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def _problem(status: int, slug: str, title: str, detail: str) -> bytes:
+    return json.dumps(
+        {"type": f"urn:relia:problem:{slug}", "title": title, "status": status, "detail": detail}
+    ).encode()
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class RequestContextMiddleware:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        registry: CollectorRegistry,
+        max_body_bytes: int,
+        large_body_paths: dict[str, int] | None = None,
+    ) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.large_body_paths = large_body_paths or {}
+        self.latency = Histogram(
+            "relia_http_request_duration_seconds",
+            "HTTP request latency by route template",
+            ["method", "route", "status"],
+            registry=registry,
+            buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
+
+    def _limit_for(self, path: str) -> int:
+        for prefix, limit in self.large_body_paths.items():
+            if path.startswith(prefix):
+                return limit
+        return self.max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        given = headers.get(b"x-request-id", b"").decode("latin-1")
+        request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        started = time.perf_counter()
+        status_holder = {"status": 500}
+        limit = self._limit_for(scope["path"])
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder["status"] = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        try:
+            declared = headers.get(b"content-length")
+            if declared is not None and (not declared.isdigit() or int(declared) > limit):
+                await self._reject(
+                    send_with_id,
+                    413,
+                    "payload-too-large",
+                    "Request body too large",
+                    f"The body is larger than {limit} bytes.",
+                )
+                return
+            received = 0
+
+            async def limited_receive() -> Message:
+                nonlocal received
+                message = await receive()
+                if message["type"] == "http.request":
+                    received += len(message.get("body", b""))
+                    if received > limit:
+                        raise BodyTooLarge
+                return message
+
+            try:
+                await self.app(scope, limited_receive, send_with_id)
+            except BodyTooLarge:
+                await self._reject(
+                    send_with_id,
+                    413,
+                    "payload-too-large",
+                    "Request body too large",
+                    f"The body is larger than {limit} bytes.",
+                )
+        finally:
+            duration = time.perf_counter() - started
+            route = scope.get("route")
+            template = getattr(route, "path", None) or (
+                "unmatched" if status_holder["status"] == 404 else "other"
+            )
+            self.latency.labels(scope["method"], template, str(status_holder["status"])).observe(duration)
+            log.info(
+                "http.request",
+                method=scope["method"],
+                path=scope["path"],
+                route=template,
+                status=status_holder["status"],
+                duration_ms=round(duration * 1000, 2),
+            )
+            structlog.contextvars.unbind_contextvars("request_id")
+
+    @staticmethod
+    async def _reject(send: Any, status: int, slug: str, title: str, detail: str) -> None:
+        body = _problem(status, slug, title, detail)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"application/problem+json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,311 @@
+"""Catalog routes: users, teams, services, API tokens. Thin: parse, call the service, commit, shape."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Response, status
+
+from relia.api.deps import IfMatchDep, NowDep, PageDep, PrincipalDep, SessionDep, etag
+from relia.api.problems import CONFLICT, NOT_FOUND
+from relia.catalog import identity, service
+from relia.catalog.schemas import (
+    PasswordSet,
+    ServiceCreate,
+    ServiceOut,
+    ServiceUpdate,
+    TeamCreate,
+    TeamOut,
+    TeamUpdate,
+    TokenCreate,
+    TokenCreated,
+    TokenOut,
+    UserCreate,
+    UserOut,
+    UserUpdate,
+)
+from relia.core.auth import hash_password
+from relia.core.schemas import Page
+
+router = APIRouter()
+
+Key = Annotated[str, Path(max_length=63, description="The object's slug")]
+
+
+# ----------------------------------------------------------------------------------------------- users
+
+
+@router.get("/users", tags=["users"], summary="List users")
+def list_users(
+    session: SessionDep,
+    actor: PrincipalDep,
+    page: PageDep,
+    q: Annotated[str | None, Query(max_length=100, description="Search username, name or email")] = None,
+) -> Page[UserOut]:
+    users, next_cursor = service.list_users(session, cursor=page.cursor, limit=page.limit, query=q)
+    return Page[UserOut](items=[service.user_out(user, actor) for user in users], next_cursor=next_cursor)
+
+
+@router.post(
+    "/users",
+    tags=["users"],
+    summary="Create a user (administrators)",
+    status_code=status.HTTP_201_CREATED,
+    responses=CONFLICT,
+)
+def create_user(
+    body: UserCreate, session: SessionDep, actor: PrincipalDep, now: NowDep, response: Response
+) -> UserOut:
+    user = service.create_user(session, actor=actor, data=body, now=now)
+    session.commit()
+    response.headers["ETag"] = etag(user.version)
+    return service.user_out(service.get_user(session, user.username), actor)
+
+
+@router.get("/users/me", tags=["users"], summary="The signed-in user", responses=NOT_FOUND)
+def me(session: SessionDep, actor: PrincipalDep, response: Response) -> UserOut:
+    user = service.get_user(session, actor.name)
+    response.headers["ETag"] = etag(user.version)
+    return service.user_out(user, actor)
+
+
+@router.get("/users/{username}", tags=["users"], summary="Get a user", responses=NOT_FOUND)
+def get_user(username: Key, session: SessionDep, actor: PrincipalDep, response: Response) -> UserOut:
+    user = service.get_user(session, username)
+    response.headers["ETag"] = etag(user.version)
+    return service.user_out(user, actor)
+
+
+@router.patch(
+    "/users/{username}",
+    tags=["users"],
+    summary="Change a user (themself or administrators)",
+    responses={**NOT_FOUND, **CONFLICT},
+)
+def update_user(
+    username: Key,
+    body: UserUpdate,
+    session: SessionDep,
+    actor: PrincipalDep,
+    now: NowDep,
+    if_match: IfMatchDep,
+    response: Response,
+) -> UserOut:
+    service.update_user(session, actor=actor, username=username, changes=body, now=now, if_match=if_match)
+    session.commit()
+    user = service.get_user(session, username)
+    response.headers["ETag"] = etag(user.version)
+    return service.user_out(user, actor)
+
+
+@router.delete(
+    "/users/{username}",
+    tags=["users"],
+    summary="Delete a user (administrators)",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={**NOT_FOUND, **CONFLICT},
+)
+def delete_user(
+    username: Key, session: SessionDep, actor: PrincipalDep, now: NowDep, if_match: IfMatchDep
+) -> None:
+    service.delete_user(session, actor=actor, username=username, now=now, if_match=if_match)
+    session.commit()
+
+
+@router.put(
+    "/users/{username}/password",
+    tags=["users"],
+    summary="Set a user's web password",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=NOT_FOUND,
+)
+def set_password(
+    username: Key, body: PasswordSet, session: SessionDep, actor: PrincipalDep, now: NowDep
+) -> None:
+    service.set_password(
+        session, actor=actor, username=username, password_hash=hash_password(body.password), now=now
+    )
+    session.commit()
+
+
+# ----------------------------------------------------------------------------------------------- teams
+
+
+@router.get("/teams", tags=["teams"], summary="List teams")
+def list_teams(session: SessionDep, actor: PrincipalDep, page: PageDep) -> Page[TeamOut]:
+    teams, next_cursor = service.list_teams(session, cursor=page.cursor, limit=page.limit)
+    return Page[TeamOut](items=[service.team_out(team) for team in teams], next_cursor=next_cursor)
+
+
+@router.post(
+    "/teams",
+    tags=["teams"],
+    summary="Create a team (administrators)",
+    status_code=status.HTTP_201_CREATED,
+    responses=CONFLICT,
+)
+def create_team(
+    body: TeamCreate, session: SessionDep, actor: PrincipalDep, now: NowDep, response: Response
+) -> TeamOut:
+    team = service.create_team(session, actor=actor, data=body, now=now)
+    session.commit()
+    response.headers["ETag"] = etag(team.version)
+    return service.team_out(service.get_team(session, team.slug))
+
+
+@router.get("/teams/{slug}", tags=["teams"], summary="Get a team", responses=NOT_FOUND)
+def get_team(slug: Key, session: SessionDep, actor: PrincipalDep, response: Response) -> TeamOut:
+    team = service.get_team(session, slug)
+    response.headers["ETag"] = etag(team.version)
+    return service.team_out(team)
+
+
+@router.patch(
+    "/teams/{slug}",
+    tags=["teams"],
+    summary="Change a team (its managers or administrators)",
+    responses={**NOT_FOUND, **CONFLICT},
+)
+def update_team(
+    slug: Key,
+    body: TeamUpdate,
+    session: SessionDep,
+    actor: PrincipalDep,
+    now: NowDep,
+    if_match: IfMatchDep,
+    response: Response,
+) -> TeamOut:
+    service.update_team(session, actor=actor, slug=slug, changes=body, now=now, if_match=if_match)
+    session.commit()
+    team = service.get_team(session, slug)
+    response.headers["ETag"] = etag(team.version)
+    return service.team_out(team)
+
+
+@router.delete(
+    "/teams/{slug}",
+    tags=["teams"],
+    summary="Delete a team (administrators)",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={**NOT_FOUND, **CONFLICT},
+)
+def delete_team(
+    slug: Key, session: SessionDep, actor: PrincipalDep, now: NowDep, if_match: IfMatchDep
+) -> None:
+    service.delete_team(session, actor=actor, slug=slug, now=now, if_match=if_match)
+    session.commit()
+
+
+# -------------------------------------------------------------------------------------------- services
+
+
+@router.get("/services", tags=["services"], summary="List services")
+def list_services(
+    session: SessionDep,
+    actor: PrincipalDep,
+    page: PageDep,
+    owner: Annotated[str | None, Query(max_length=63, description="Only services of this team")] = None,
+    tier: Annotated[int | None, Query(ge=1, le=4)] = None,
+    q: Annotated[str | None, Query(max_length=100, description="Search slug or name")] = None,
+) -> Page[ServiceOut]:
+    services, next_cursor = service.list_services(
+        session, cursor=page.cursor, limit=page.limit, owner=owner, tier=tier, query=q
+    )
+    return Page[ServiceOut](items=[service.service_out(svc) for svc in services], next_cursor=next_cursor)
+
+
+@router.post(
+    "/services",
+    tags=["services"],
+    summary="Create a service (members of the owning team)",
+    status_code=status.HTTP_201_CREATED,
+    responses=CONFLICT,
+)
+def create_service(
+    body: ServiceCreate, session: SessionDep, actor: PrincipalDep, now: NowDep, response: Response
+) -> ServiceOut:
+    svc = service.create_service(session, actor=actor, data=body, now=now)
+    session.commit()
+    response.headers["ETag"] = etag(svc.version)
+    return service.service_out(service.get_service(session, svc.slug))
+
+
+@router.get("/services/{slug}", tags=["services"], summary="Get a service", responses=NOT_FOUND)
+def get_service(slug: Key, session: SessionDep, actor: PrincipalDep, response: Response) -> ServiceOut:
+    svc = service.get_service(session, slug)
+    response.headers["ETag"] = etag(svc.version)
+    return service.service_out(svc)
+
+
+@router.patch(
+    "/services/{slug}",
+    tags=["services"],
+    summary="Change a service (members of the owning team)",
+    responses={**NOT_FOUND, **CONFLICT},
+)
+def update_service(
+    slug: Key,
+    body: ServiceUpdate,
+    session: SessionDep,
+    actor: PrincipalDep,
+    now: NowDep,
+    if_match: IfMatchDep,
+    response: Response,
+) -> ServiceOut:
+    service.update_service(session, actor=actor, slug=slug, changes=body, now=now, if_match=if_match)
+    session.commit()
+    svc = service.get_service(session, slug)
+    response.headers["ETag"] = etag(svc.version)
+    return service.service_out(svc)
+
+
+@router.delete(
+    "/services/{slug}",
+    tags=["services"],
+    summary="Delete a service (members of the owning team)",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={**NOT_FOUND, **CONFLICT},
+)
+def delete_service(
+    slug: Key, session: SessionDep, actor: PrincipalDep, now: NowDep, if_match: IfMatchDep
+) -> None:
+    service.delete_service(session, actor=actor, slug=slug, now=now, if_match=if_match)
+    session.commit()
+
+
+# ---------------------------------------------------------------------------------------------- tokens
+
+
+@router.get(
+    "/tokens", tags=["tokens"], summary="List API tokens (yours; administrators may ask for anyone's)"
+)
+def list_tokens(
+    session: SessionDep,
+    actor: PrincipalDep,
+    user: Annotated[str | None, Query(max_length=63)] = None,
+) -> list[TokenOut]:
+    return [
+        identity.token_out(api_token, name)
+        for api_token, name in identity.list_tokens(session, actor=actor, username=user)
+    ]
+
+
+@router.post(
+    "/tokens",
+    tags=["tokens"],
+    summary="Create an API token; the secret is in this response only",
+    status_code=status.HTTP_201_CREATED,
+)
+def create_token(body: TokenCreate, session: SessionDep, actor: PrincipalDep, now: NowDep) -> TokenCreated:
+    api_token, username, plaintext = identity.create_token(session, actor=actor, data=body, now=now)
+    session.commit()
+    return TokenCreated(**identity.token_out(api_token, username).model_dump(), token=plaintext)
+
+
+@router.delete("/tokens/{token_id}", tags=["tokens"], summary="Revoke an API token", responses=NOT_FOUND)
+def revoke_token(
+    token_id: Annotated[str, Path(max_length=32)], session: SessionDep, actor: PrincipalDep, now: NowDep
+) -> TokenOut:
+    api_token, username = identity.revoke_token(session, actor=actor, public_id=token_id, now=now)
+    session.commit()
+    return identity.token_out(api_token, username)

@@ -1,0 +1,156 @@
+"""The kind registry: every config-as-code kind (Team, User, Service, later SLO, Schedule, ...) registers
+a handler here, and the engine in ``config.service`` validates, plans, applies and exports through it."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar
+
+from pydantic import BaseModel
+from sqlalchemy.orm import Session
+
+from relia.config.documents import ConfigInvalid, ConfigProblem, Document
+from relia.core.auth import Principal
+from relia.core.errors import ReliaError
+
+API_VERSION = "relia.dev/v1"
+
+
+@dataclass(frozen=True)
+class Reference:
+    """``spec`` field ``path`` of an object names another object (kind, name) that must exist."""
+
+    kind: str
+    name: str
+    path: tuple[str | int, ...]
+
+
+@dataclass
+class ConfigObject:
+    kind: str
+    name: str
+    spec: BaseModel
+    document: Document
+    labels: dict[str, str]
+
+    def normalised(self) -> dict[str, Any]:
+        return self.spec.model_dump(mode="json")
+
+    def problem(self, message: str, path: tuple[str | int, ...] = ()) -> ConfigProblem:
+        return self.document.problem(message, path, kind=self.kind, name=self.name)
+
+
+@dataclass
+class Current:
+    spec: dict[str, Any]
+    managed: bool
+
+
+class Kind(ABC):
+    kind: ClassVar[str]
+    order: ClassVar[int]
+    spec_model: ClassVar[type[BaseModel]]
+    summary: ClassVar[str] = ""
+    # Specs that hold secrets or personal data are shown in plans only to administrators.
+    sensitive: ClassVar[bool] = False
+
+    def references(self, obj: ConfigObject) -> Iterable[Reference]:
+        return ()
+
+    def check_set(self, desired: dict[str, ConfigObject], current: dict[str, Current]) -> list[ConfigProblem]:
+        """Rules across all objects of this kind (a dependency cycle, say). ``current`` is empty offline."""
+        return []
+
+    def may_export(self, actor: Principal) -> bool:
+        return True
+
+    @abstractmethod
+    def current(self, session: Session) -> dict[str, Current]: ...
+
+    @abstractmethod
+    def upsert(
+        self,
+        session: Session,
+        *,
+        actor: Principal,
+        creates: list[ConfigObject],
+        updates: list[ConfigObject],
+        unchanged: list[ConfigObject],
+        now: datetime,
+    ) -> None: ...
+
+    @abstractmethod
+    def delete(self, session: Session, *, actor: Principal, names: list[str], now: datetime) -> None: ...
+
+
+_kinds: dict[str, Kind] = {}
+
+# Documents in other formats (OpenSLO, Sloth) are translated into Relia documents before validation.
+Translator = Callable[[Document], list[Document]]
+_translators: dict[tuple[str, str], Translator] = {}
+
+
+def register(kind: Kind) -> Kind:
+    _kinds[kind.kind] = kind
+    return kind
+
+
+def register_translator(api_version: str, kind: str, translate: Translator) -> None:
+    _translators[(api_version, kind)] = translate
+
+
+def _ensure_loaded() -> None:
+    from relia import domains
+
+    domains.load_config_kinds()
+
+
+def kinds() -> list[Kind]:
+    _ensure_loaded()
+    return sorted(_kinds.values(), key=lambda handler: (handler.order, handler.kind))
+
+
+def get_kind(name: str) -> Kind | None:
+    _ensure_loaded()
+    return _kinds.get(name)
+
+
+def translator_for(api_version: str, kind: str) -> Translator | None:
+    _ensure_loaded()
+    return _translators.get((api_version, kind))
+
+
+def foreign_api_versions() -> list[str]:
+    return sorted({api_version for api_version, _ in _translators})
+
+
+@contextmanager
+def blame(obj: ConfigObject) -> Iterator[None]:
+    """Attribute an error raised while applying ``obj`` to its file, document and field."""
+    try:
+        yield
+    except ConfigInvalid:
+        raise
+    except ReliaError as exc:
+        if exc.errors:
+            problems = [
+                obj.problem(
+                    f"{exc.detail} ({error.message})" if error.message not in exc.detail else exc.detail,
+                    ("spec", *_split_path(error.path)),
+                )
+                for error in exc.errors
+            ]
+        else:
+            problems = [obj.problem(exc.detail)]
+        raise ConfigInvalid(problems) from exc
+
+
+def _split_path(path: str) -> tuple[str | int, ...]:
+    parts: list[str | int] = []
+    for part in path.split(".") if path else []:
+        parts.append(int(part) if part.isdigit() else part)
+    return tuple(parts)

@@ -1,0 +1,25 @@
+"""The one list of domain modules that plug into shared registries. A new domain adds its modules here:
+its config kinds (``kinds``) and its worker entry points (``jobs``: tick steps, timer handlers, channels)."""
+
+from __future__ import annotations
+
+import importlib
+
+CONFIG_KIND_MODULES: list[str] = [
+    "relia.catalog.kinds",
+]
+
+JOB_MODULES: list[str] = [
+    "relia.core.engine",
+    "relia.core.channels",
+]
+
+
+def load_config_kinds() -> None:
+    for module in CONFIG_KIND_MODULES:
+        importlib.import_module(module)
+
+
+def load_jobs() -> None:
+    for module in JOB_MODULES:
+        importlib.import_module(module)
