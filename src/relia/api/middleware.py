@@ -24,6 +24,24 @@ def _problem(status: int, slug: str, title: str, detail: str) -> bytes:
     ).encode()
 
 
+def route_template(scope: Scope, status: int) -> str:
+    """The matched route's full template (``/api/v1/services/{slug}``), to keep metric labels bounded.
+
+    Routes of included routers know only their path below the router's static prefix, so the prefix is
+    taken from the request path: the segments before the route's own.
+    """
+    route = scope.get("route")
+    relative = getattr(route, "path_format", None) or getattr(route, "path", None)
+    if not relative:
+        return "unmatched" if status == 404 else "other"
+    request_segments = scope["path"].rstrip("/").split("/")
+    route_segments = relative.rstrip("/").split("/")
+    if len(request_segments) < len(route_segments):
+        return relative
+    prefix = "/".join(request_segments[: len(request_segments) - len(route_segments) + 1])
+    return (prefix + relative) if relative != "/" else (prefix or "/")
+
+
 class BodyTooLarge(Exception):
     pass
 

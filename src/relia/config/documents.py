@@ -46,7 +46,9 @@ class ConfigProblem:
 class ConfigInvalid(InvalidInput):
     slug, title = "invalid-config", "Invalid configuration"
 
-    def __init__(self, problems: list[ConfigProblem]) -> None:
+    def __init__(self, problems: list[ConfigProblem], *, status: int = 422) -> None:
+        # A refusal found while applying keeps its own status (403 not allowed, 409 conflict).
+        self.status = status
         self.problems = problems
         count = len(problems)
         summary = str(problems[0]) if count == 1 else f"{count} problems; the first: {problems[0]}"

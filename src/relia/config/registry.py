@@ -146,7 +146,7 @@ def blame(obj: ConfigObject) -> Iterator[None]:
             ]
         else:
             problems = [obj.problem(exc.detail)]
-        raise ConfigInvalid(problems) from exc
+        raise ConfigInvalid(problems, status=exc.status) from exc
 
 
 def _split_path(path: str) -> tuple[str | int, ...]:
