@@ -28,20 +28,26 @@ from relia.core.db import Base, Database
 from relia.core.settings import Settings
 
 PG_ENV = "RELIA_TEST_DATABASE_URL"
-_skipped_pg: list[str] = []
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if _skipped_pg:
-        terminalreporter.write_sep("-", "PostgreSQL")
-        terminalreporter.write_line(
-            f"{len(_skipped_pg)} PostgreSQL test runs skipped: set {PG_ENV}=postgresql+psycopg://... "
-            "to run them (the SQLite runs of the same tests did run)."
-        )
-        for nodeid in _skipped_pg[:10]:
-            terminalreporter.write_line(f"  skipped: {nodeid}")
-        if len(_skipped_pg) > 10:
-            terminalreporter.write_line(f"  ... and {len(_skipped_pg) - 10} more")
+    skipped = [
+        report.nodeid
+        for report in terminalreporter.stats.get("skipped", [])
+        if report.nodeid.endswith("[postgresql]") or "[postgresql-" in report.nodeid
+    ]
+    if not skipped:
+        return
+    by_file: dict[str, int] = {}
+    for nodeid in skipped:
+        by_file[nodeid.split("::")[0]] = by_file.get(nodeid.split("::")[0], 0) + 1
+    terminalreporter.write_sep("-", "PostgreSQL")
+    terminalreporter.write_line(
+        f"Skipped the PostgreSQL runs of {len(skipped)} tests (their SQLite runs did run). "
+        f"Set {PG_ENV}=postgresql+psycopg://user@host/db to run them too:"
+    )
+    for file, count in sorted(by_file.items()):
+        terminalreporter.write_line(f"  {file}: {count} tests")
 
 
 def _worker_id() -> str:
@@ -92,7 +98,6 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template
         return f"sqlite:///{path}"
     url = request.getfixturevalue("postgres_url")
     if url is None:
-        _skipped_pg.append(request.node.nodeid)
         pytest.skip(f"PostgreSQL: set {PG_ENV} to run")
     _truncate_all(url)
     return url

@@ -142,7 +142,7 @@ class Database:
         try:
             yield session
         finally:
-            session.rollback()
+            # close() ends the transaction without expiring what was read, so results stay usable.
             session.close()
 
     def dispose(self) -> None:
