@@ -79,6 +79,9 @@ def authenticate(
             )
         principal, stale = result
         if stale and principal.token_id is not None:
+            # End the request's read-only transaction first: on SQLite a write request's transaction holds
+            # the write lock (BEGIN IMMEDIATE), so the touch would wait for it until the busy timeout.
+            session.rollback()
             _touch_token_later(request, principal.token_id, now)
         return principal.with_via(Via.api, request_id)
     cookie = request.cookies.get(SESSION_COOKIE)

@@ -42,10 +42,6 @@ def route_template(scope: Scope, status: int) -> str:
     return (prefix + relative) if relative != "/" else (prefix or "/")
 
 
-class BodyTooLarge(Exception):
-    pass
-
-
 class RequestContextMiddleware:
     def __init__(
         self,
@@ -103,33 +99,25 @@ class RequestContextMiddleware:
                     f"The body is larger than {limit} bytes.",
                 )
                 return
-            received = 0
-
-            async def limited_receive() -> Message:
-                nonlocal received
-                message = await receive()
-                if message["type"] == "http.request":
-                    received += len(message.get("body", b""))
-                    if received > limit:
-                        raise BodyTooLarge
-                return message
-
-            try:
-                await self.app(scope, limited_receive, send_with_id)
-            except BodyTooLarge:
-                await self._reject(
-                    send_with_id,
-                    413,
-                    "payload-too-large",
-                    "Request body too large",
-                    f"The body is larger than {limit} bytes.",
-                )
+            app_receive = receive
+            if declared is None:
+                # A body without Content-Length (chunked) is read here, up to the limit, before the app sees
+                # it: FastAPI turns any error raised while it reads the body into a 400, not a 413.
+                buffered = await self._read_body(receive, limit)
+                if buffered is None:
+                    await self._reject(
+                        send_with_id,
+                        413,
+                        "payload-too-large",
+                        "Request body too large",
+                        f"The body is larger than {limit} bytes.",
+                    )
+                    return
+                app_receive = self._replay(buffered, receive)
+            await self.app(scope, app_receive, send_with_id)
         finally:
             duration = time.perf_counter() - started
-            route = scope.get("route")
-            template = getattr(route, "path", None) or (
-                "unmatched" if status_holder["status"] == 404 else "other"
-            )
+            template = route_template(scope, status_holder["status"])
             self.latency.labels(scope["method"], template, str(status_holder["status"])).observe(duration)
             log.info(
                 "http.request",
@@ -140,6 +128,29 @@ class RequestContextMiddleware:
                 duration_ms=round(duration * 1000, 2),
             )
             structlog.contextvars.unbind_contextvars("request_id")
+
+    @staticmethod
+    async def _read_body(receive: Receive, limit: int) -> list[Message] | None:
+        """The request's messages up to the end of its body, or None once the body exceeds ``limit``."""
+        messages: list[Message] = []
+        received = 0
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                return messages
+            received += len(message.get("body", b""))
+            if received > limit:
+                return None
+            if not message.get("more_body", False):
+                return messages
+
+    @staticmethod
+    def _replay(messages: list[Message], receive: Receive) -> Receive:
+        async def replaying_receive() -> Message:
+            return messages.pop(0) if messages else await receive()
+
+        return replaying_receive
 
     @staticmethod
     async def _reject(send: Any, status: int, slug: str, title: str, detail: str) -> None:

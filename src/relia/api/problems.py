@@ -8,7 +8,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
@@ -146,6 +146,20 @@ def install(app: FastAPI) -> None:
             "The change conflicts with another one made at the same time "
             "(a name taken, or an object in use); retry.",
             "conflict",
+            request,
+        )
+
+    @app.exception_handler(DataError)
+    async def _unstorable(request: Request, exc: DataError) -> JSONResponse:
+        # The input passed validation but the database refuses the value: PostgreSQL takes no NUL character
+        # in text (SQLite does). That is the caller's input, not our failure.
+        log.info("api.data_error", error=str(exc.orig)[:300])
+        return _problem_response(
+            400,
+            "Bad request",
+            "A value in the request cannot be stored or searched for (for example, it contains a NUL "
+            "character).",
+            "bad-request",
             request,
         )
 

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from relia.api.deps import PageDep, PrincipalDep, SessionDep
 from relia.catalog.models import Service
+from relia.core.errors import BadRequest, FieldError
 from relia.core.models import AuditEntry, TimelineEvent
 from relia.core.pagination import decode_cursor, encode_cursor
 from relia.core.schemas import OutModel, Page
@@ -42,7 +43,15 @@ class TimelineEventOut(OutModel):
 
 def _before_id(cursor: str | None) -> int | None:
     value = decode_cursor(cursor)
-    return int(value) if isinstance(value, int) else None
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool):
+        # Not ours (a cursor of another list, say): silently starting over would loop a client forever.
+        raise BadRequest(
+            "The cursor is not one this server issued.",
+            errors=[FieldError("query.cursor", "not a cursor of this list")],
+        )
+    return value
 
 
 @router.get("/audit", tags=["audit"], summary="The audit log, newest first (administrators)")

@@ -56,10 +56,12 @@ def list_users(
 def create_user(
     body: UserCreate, session: SessionDep, actor: PrincipalDep, now: NowDep, response: Response
 ) -> UserOut:
-    user = service.create_user(session, actor=actor, data=body, now=now)
+    # The answer is the object as this request wrote it, shaped before commit: read again afterwards, it
+    # could already carry someone else's next change under a newer version.
+    out = service.user_out(service.create_user(session, actor=actor, data=body, now=now), actor)
     session.commit()
-    response.headers["ETag"] = etag(user.version)
-    return service.user_out(service.get_user(session, user.username), actor)
+    response.headers["ETag"] = etag(out.version)
+    return out
 
 
 @router.get("/users/me", tags=["users"], summary="The signed-in user", responses=NOT_FOUND)
@@ -91,11 +93,13 @@ def update_user(
     if_match: IfMatchDep,
     response: Response,
 ) -> UserOut:
-    service.update_user(session, actor=actor, username=username, changes=body, now=now, if_match=if_match)
+    user = service.update_user(
+        session, actor=actor, username=username, changes=body, now=now, if_match=if_match
+    )
+    out = service.user_out(user, actor)  # as written by this request (see create_user)
     session.commit()
-    user = service.get_user(session, username)
-    response.headers["ETag"] = etag(user.version)
-    return service.user_out(user, actor)
+    response.headers["ETag"] = etag(out.version)
+    return out
 
 
 @router.delete(
@@ -147,10 +151,10 @@ def list_teams(session: SessionDep, actor: PrincipalDep, page: PageDep) -> Page[
 def create_team(
     body: TeamCreate, session: SessionDep, actor: PrincipalDep, now: NowDep, response: Response
 ) -> TeamOut:
-    team = service.create_team(session, actor=actor, data=body, now=now)
-    session.commit()
-    response.headers["ETag"] = etag(team.version)
-    return service.team_out(service.get_team(session, team.slug))
+    out = service.team_out(service.create_team(session, actor=actor, data=body, now=now))
+    session.commit()  # after shaping the answer (see create_user)
+    response.headers["ETag"] = etag(out.version)
+    return out
 
 
 @router.get("/teams/{slug}", tags=["teams"], summary="Get a team", responses=NOT_FOUND)
@@ -175,11 +179,11 @@ def update_team(
     if_match: IfMatchDep,
     response: Response,
 ) -> TeamOut:
-    service.update_team(session, actor=actor, slug=slug, changes=body, now=now, if_match=if_match)
+    team = service.update_team(session, actor=actor, slug=slug, changes=body, now=now, if_match=if_match)
+    out = service.team_out(team)  # as written by this request (see create_user)
     session.commit()
-    team = service.get_team(session, slug)
-    response.headers["ETag"] = etag(team.version)
-    return service.team_out(team)
+    response.headers["ETag"] = etag(out.version)
+    return out
 
 
 @router.delete(
@@ -224,10 +228,10 @@ def list_services(
 def create_service(
     body: ServiceCreate, session: SessionDep, actor: PrincipalDep, now: NowDep, response: Response
 ) -> ServiceOut:
-    svc = service.create_service(session, actor=actor, data=body, now=now)
-    session.commit()
-    response.headers["ETag"] = etag(svc.version)
-    return service.service_out(service.get_service(session, svc.slug))
+    out = service.service_out(service.create_service(session, actor=actor, data=body, now=now))
+    session.commit()  # after shaping the answer (see create_user)
+    response.headers["ETag"] = etag(out.version)
+    return out
 
 
 @router.get("/services/{slug}", tags=["services"], summary="Get a service", responses=NOT_FOUND)
@@ -252,11 +256,11 @@ def update_service(
     if_match: IfMatchDep,
     response: Response,
 ) -> ServiceOut:
-    service.update_service(session, actor=actor, slug=slug, changes=body, now=now, if_match=if_match)
+    svc = service.update_service(session, actor=actor, slug=slug, changes=body, now=now, if_match=if_match)
+    out = service.service_out(svc)  # as written by this request (see create_user)
     session.commit()
-    svc = service.get_service(session, slug)
-    response.headers["ETag"] = etag(svc.version)
-    return service.service_out(svc)
+    response.headers["ETag"] = etag(out.version)
+    return out
 
 
 @router.delete(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
@@ -35,6 +36,9 @@ class UserKind(Kind):
 
     def may_export(self, actor: Principal) -> bool:
         return actor.acts_as_admin
+
+    def may_read_values(self, actor: Principal, name: str) -> bool:
+        return actor.acts_as_admin or actor.name == name
 
     def current(self, session: Session) -> dict[str, Current]:
         users = session.scalars(select(User).options(selectinload(User.contact_methods))).all()
@@ -75,6 +79,9 @@ class TeamKind(Kind):
     order = 20
     spec_model = TeamSpec
     summary = "A team: name, description, members and their roles."
+
+    def normalise(self, spec: dict[str, Any]) -> dict[str, Any]:
+        return {**spec, "members": sorted(spec.get("members", []), key=lambda member: member["user"])}
 
     def references(self, obj: ConfigObject) -> Iterable[Reference]:
         spec: TeamSpec = obj.spec  # type: ignore[assignment]
@@ -124,6 +131,9 @@ class ServiceKind(Kind):
     order = 30
     spec_model = ServiceSpec
     summary = "A service: owner team, tier, links, dependencies."
+
+    def normalise(self, spec: dict[str, Any]) -> dict[str, Any]:
+        return {**spec, "dependsOn": sorted(spec.get("dependsOn", []))}
 
     def references(self, obj: ConfigObject) -> Iterable[Reference]:
         spec: ServiceSpec = obj.spec  # type: ignore[assignment]

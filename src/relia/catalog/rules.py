@@ -6,6 +6,7 @@ from collections.abc import Hashable, Mapping, Set
 from typing import TypeVar
 
 Node = TypeVar("Node", bound=Hashable)
+_DONE = object()
 
 
 def find_cycle(edges: Mapping[Node, Set[Node]], *, start: Node | None = None) -> list[Node] | None:
@@ -15,21 +16,25 @@ def find_cycle(edges: Mapping[Node, Set[Node]], *, start: Node | None = None) ->
     """
     white, grey, black = 0, 1, 2
     colour: dict[Node, int] = {}
-    stack_path: list[Node] = []
 
-    def visit(node: Node) -> list[Node] | None:
-        colour[node] = grey
-        stack_path.append(node)
-        for successor in sorted(edges.get(node, ()), key=repr):
+    def visit(root: Node) -> list[Node] | None:
+        # Iterative depth-first search: dependency chains can be longer than Python's recursion limit.
+        path: list[Node] = [root]
+        pending = [iter(sorted(edges.get(root, ()), key=repr))]
+        colour[root] = grey
+        while pending:
+            successor = next(pending[-1], _DONE)
+            if successor is _DONE:
+                colour[path.pop()] = black
+                pending.pop()
+                continue
             state = colour.get(successor, white)
             if state == grey:
-                return stack_path[stack_path.index(successor) :]
+                return path[path.index(successor) :]
             if state == white:
-                found = visit(successor)
-                if found:
-                    return found
-        stack_path.pop()
-        colour[node] = black
+                colour[successor] = grey
+                path.append(successor)
+                pending.append(iter(sorted(edges.get(successor, ()), key=repr)))
         return None
 
     roots = [start] if start is not None else sorted(edges, key=repr)

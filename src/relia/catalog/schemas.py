@@ -123,8 +123,7 @@ class TeamSpec(ApiModel):
         duplicates = sorted({user for user in users if users.count(user) > 1})
         if duplicates:
             raise ValueError(f"each user may appear once; repeated: {', '.join(duplicates)}")
-        # Membership is a set: keep one order so plans and exports are stable.
-        return sorted(value, key=lambda member: member.user)
+        return value
 
 
 class TeamCreate(TeamSpec):
@@ -190,7 +189,7 @@ class ServiceSpec(ApiModel):
         duplicates = sorted({slug for slug in value if value.count(slug) > 1})
         if duplicates:
             raise ValueError(f"each dependency may appear once; repeated: {', '.join(duplicates)}")
-        return sorted(value)
+        return value
 
 
 class ServiceCreate(ServiceSpec):

@@ -10,8 +10,9 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session, joinedload, selectinload
+from sqlalchemy.orm.attributes import flag_modified
 
 from relia.catalog import rules
 from relia.catalog.models import ContactMethod, Service, Team, TeamMembership, User, service_dependencies
@@ -59,14 +60,15 @@ def check_version(kind: str, key: str, current: int, expected: int | None, *, if
 # ------------------------------------------------------------------------------------------------- users
 
 
-def get_user(session: Session, username: str) -> User:
-    user = session.scalars(
+def get_user(session: Session, username: str, *, for_update: bool = False) -> User:
+    statement = (
         select(User)
         .where(User.username == username)
         .options(
             selectinload(User.contact_methods), selectinload(User.memberships).joinedload(TeamMembership.team)
         )
-    ).one_or_none()
+    )
+    user = session.scalars(_locked(statement, User) if for_update else statement).one_or_none()
     if user is None:
         raise NotFound(f"There is no user {username!r}.")
     return user
@@ -86,12 +88,13 @@ def list_users(
     if after is not None:
         statement = statement.where(User.username > str(after))
     if query:
-        pattern = f"%{query.lower()}%"
+        # autoescape: '%' and '_' in what the user typed are literal characters, not LIKE wildcards.
+        needle = query.lower()
         statement = statement.where(
             or_(
-                func.lower(User.username).like(pattern),
-                func.lower(User.name).like(pattern),
-                User.email.like(pattern),
+                func.lower(User.username).contains(needle, autoescape=True),
+                func.lower(User.name).contains(needle, autoescape=True),
+                User.email.contains(needle, autoescape=True),
             )
         )
     return _page(session.scalars(statement.limit(limit + 1)).all(), limit, lambda user: user.username)
@@ -205,7 +208,7 @@ def update_user(
     if_match: int | None = None,
     config_managed: bool | None = None,
 ) -> User:
-    user = get_user(session, username)
+    user = get_user(session, username, for_update=True)
     is_self = actor.user_id == user.id
     actor.require_write()
     if not (actor.acts_as_admin or is_self):
@@ -217,25 +220,28 @@ def update_user(
         raise Forbidden("Only an administrator may grant or revoke admin rights or deactivate a user.")
     check_version("User", username, user.version, if_match, if_match=True)
     check_version("User", username, user.version, changes.version)
-    before = user_spec(user)
-    if changes.email is not None:
-        _ensure_unique_user(session, username=None, email=changes.email, exclude_id=user.id)
-        user.email = changes.email
-    if changes.name is not None:
-        user.name = changes.name
-    if changes.time_zone is not None:
-        user.time_zone = changes.time_zone
-    if changes.admin is not None:
-        user.is_admin = changes.admin
-    if changes.active is not None:
-        user.is_active = changes.active
-    if changes.contact_methods is not None:
-        _set_contact_methods(user, changes.contact_methods)
-    if config_managed is not None:
-        user.config_managed = config_managed
-    after = user_spec(user)
+    # Written in one flush at the end: a query in between (the email check, say) would otherwise flush part
+    # of the change early, and one change would raise the version twice.
+    with session.no_autoflush:
+        before = user_spec(user)
+        if changes.email is not None:
+            _ensure_unique_user(session, username=None, email=changes.email, exclude_id=user.id)
+            user.email = changes.email
+        if changes.name is not None:
+            user.name = changes.name
+        if changes.time_zone is not None:
+            user.time_zone = changes.time_zone
+        if changes.admin is not None:
+            user.is_admin = changes.admin
+        if changes.active is not None:
+            user.is_active = changes.active
+        if changes.contact_methods is not None:
+            _set_contact_methods(user, changes.contact_methods)
+        if config_managed is not None:
+            user.config_managed = config_managed
+        after = user_spec(user)
     if after != before:
-        user.updated_at = now
+        _mark_changed(user, now)
         session.flush()
         audit.record(
             session,
@@ -254,7 +260,7 @@ def delete_user(
     session: Session, *, actor: Principal, username: str, now: datetime, if_match: int | None = None
 ) -> None:
     actor.require_admin()
-    user = get_user(session, username)
+    user = get_user(session, username, for_update=True)
     check_version("User", username, user.version, if_match, if_match=True)
     if actor.user_id == user.id:
         raise Conflict("You cannot delete your own account.")
@@ -269,7 +275,7 @@ def delete_user(
 def set_password(
     session: Session, *, actor: Principal, username: str, password_hash: str, now: datetime
 ) -> None:
-    user = get_user(session, username)
+    user = get_user(session, username, for_update=True)
     actor.require_write()
     if not (actor.acts_as_admin or actor.user_id == user.id):
         raise Forbidden("Only the user themself or an administrator may set a password.")
@@ -291,12 +297,13 @@ def set_password(
 # ------------------------------------------------------------------------------------------------- teams
 
 
-def get_team(session: Session, slug: str) -> Team:
-    team = session.scalars(
+def get_team(session: Session, slug: str, *, for_update: bool = False) -> Team:
+    statement = (
         select(Team)
         .where(Team.slug == slug)
         .options(selectinload(Team.memberships).joinedload(TeamMembership.user), selectinload(Team.services))
-    ).one_or_none()
+    )
+    team = session.scalars(_locked(statement, Team) if for_update else statement).one_or_none()
     if team is None:
         raise NotFound(f"There is no team {slug!r}.")
     return team
@@ -409,22 +416,23 @@ def update_team(
     if_match: int | None = None,
     config_managed: bool | None = None,
 ) -> Team:
-    team = get_team(session, slug)
+    team = get_team(session, slug, for_update=True)
     actor.require_team_manager(team.id, f"team {slug!r}")
     check_version("Team", slug, team.version, if_match, if_match=True)
     check_version("Team", slug, team.version, changes.version)
-    before = team_spec(team)
-    if changes.name is not None:
-        team.name = changes.name
-    if changes.description is not None:
-        team.description = changes.description
-    if changes.members is not None:
-        _set_members(session, team, changes.members)
-    if config_managed is not None:
-        team.config_managed = config_managed
-    after = team_spec(team)
+    with session.no_autoflush:  # one flush, one version (see update_user)
+        before = team_spec(team)
+        if changes.name is not None:
+            team.name = changes.name
+        if changes.description is not None:
+            team.description = changes.description
+        if changes.members is not None:
+            _set_members(session, team, changes.members)
+        if config_managed is not None:
+            team.config_managed = config_managed
+        after = team_spec(team)
     if after != before:
-        team.updated_at = now
+        _mark_changed(team, now)
         session.flush()
         audit.record(
             session, actor=actor, action="update", kind="Team", key=slug, before=before, after=after, now=now
@@ -436,7 +444,7 @@ def delete_team(
     session: Session, *, actor: Principal, slug: str, now: datetime, if_match: int | None = None
 ) -> None:
     actor.require_admin()
-    team = get_team(session, slug)
+    team = get_team(session, slug, for_update=True)
     check_version("Team", slug, team.version, if_match, if_match=True)
     if team.services:
         owned = ", ".join(sorted(service.slug for service in team.services))
@@ -452,6 +460,9 @@ def delete_team(
 # ---------------------------------------------------------------------------------------------- services
 
 
+# The key of the PostgreSQL advisory lock that dependency changes take: any fixed number will do.
+_DEPENDENCY_GRAPH_LOCK = 0x72656C6961  # "relia"
+
 _SERVICE_LOADS = (
     joinedload(Service.owner_team),
     selectinload(Service.dependencies),
@@ -459,12 +470,9 @@ _SERVICE_LOADS = (
 )
 
 
-def get_service(session: Session, slug: str) -> Service:
-    service = (
-        session.scalars(select(Service).where(Service.slug == slug).options(*_SERVICE_LOADS))
-        .unique()
-        .one_or_none()
-    )
+def get_service(session: Session, slug: str, *, for_update: bool = False) -> Service:
+    statement = select(Service).where(Service.slug == slug).options(*_SERVICE_LOADS)
+    service = session.scalars(_locked(statement, Service) if for_update else statement).unique().one_or_none()
     if service is None:
         raise NotFound(f"There is no service {slug!r}.")
     return service
@@ -488,9 +496,13 @@ def list_services(
     if tier is not None:
         statement = statement.where(Service.tier == tier)
     if query:
-        pattern = f"%{query.lower()}%"
+        # autoescape: '%' and '_' in what the user typed are literal characters, not LIKE wildcards.
+        needle = query.lower()
         statement = statement.where(
-            or_(func.lower(Service.slug).like(pattern), func.lower(Service.name).like(pattern))
+            or_(
+                func.lower(Service.slug).contains(needle, autoescape=True),
+                func.lower(Service.name).contains(needle, autoescape=True),
+            )
         )
     rows = session.scalars(statement.limit(limit + 1)).unique().all()
     return _page(rows, limit, lambda service: service.slug)
@@ -550,6 +562,10 @@ def _resolve_dependencies(session: Session, service: Service, slugs: Sequence[st
     ]
     if missing:
         raise InvalidInput("A dependency refers to a service that does not exist.", errors=missing)
+    if slugs and session.get_bind().dialect.name == "postgresql":
+        # Dependency changes take turns, so each checks for cycles in a graph that includes the others'
+        # changes; otherwise two could together close a cycle neither saw. (SQLite writers take turns anyway.)
+        session.execute(select(func.pg_advisory_xact_lock(_DEPENDENCY_GRAPH_LOCK)))
     edges: dict[int, set[int]] = {}
     for source, target in session.execute(
         select(service_dependencies.c.service_id, service_dependencies.c.depends_on_id)
@@ -616,30 +632,31 @@ def update_service(
     if_match: int | None = None,
     config_managed: bool | None = None,
 ) -> Service:
-    service = get_service(session, slug)
+    service = get_service(session, slug, for_update=True)
     actor.require_team(service.owner_team_id, f"service {slug!r}")
     check_version("Service", slug, service.version, if_match, if_match=True)
     check_version("Service", slug, service.version, changes.version)
-    before = service_spec(service)
-    if changes.owner is not None and changes.owner != service.owner_team.slug:
-        new_owner = _team_by_slug(session, changes.owner, "owner")
-        actor.require_team(new_owner.id, f"services owned by team {new_owner.slug!r}")
-        service.owner_team = new_owner
-    if changes.name is not None:
-        service.name = changes.name
-    if changes.tier is not None:
-        service.tier = changes.tier
-    if changes.description is not None:
-        service.description = changes.description
-    if changes.links is not None:
-        service.links = [link.model_dump(mode="json") for link in changes.links]
-    if changes.depends_on is not None:
-        service.dependencies = _resolve_dependencies(session, service, changes.depends_on)
-    if config_managed is not None:
-        service.config_managed = config_managed
-    after = service_spec(service)
+    with session.no_autoflush:  # one flush, one version (see update_user)
+        before = service_spec(service)
+        if changes.owner is not None and changes.owner != service.owner_team.slug:
+            new_owner = _team_by_slug(session, changes.owner, "owner")
+            actor.require_team(new_owner.id, f"services owned by team {new_owner.slug!r}")
+            service.owner_team = new_owner
+        if changes.name is not None:
+            service.name = changes.name
+        if changes.tier is not None:
+            service.tier = changes.tier
+        if changes.description is not None:
+            service.description = changes.description
+        if changes.links is not None:
+            service.links = [link.model_dump(mode="json") for link in changes.links]
+        if changes.depends_on is not None:
+            service.dependencies = _resolve_dependencies(session, service, changes.depends_on)
+        if config_managed is not None:
+            service.config_managed = config_managed
+        after = service_spec(service)
     if after != before:
-        service.updated_at = now
+        _mark_changed(service, now)
         session.flush()
         audit.record(
             session,
@@ -657,7 +674,7 @@ def update_service(
 def delete_service(
     session: Session, *, actor: Principal, slug: str, now: datetime, if_match: int | None = None
 ) -> None:
-    service = get_service(session, slug)
+    service = get_service(session, slug, for_update=True)
     actor.require_team(service.owner_team_id, f"service {slug!r}")
     check_version("Service", slug, service.version, if_match, if_match=True)
     if service.dependents:
@@ -672,6 +689,20 @@ def delete_service(
 
 
 # ---------------------------------------------------------------------------------------------- helpers
+
+
+def _mark_changed(obj: Any, now: datetime) -> None:
+    """Bump the object's version even when only related rows changed (members, contact methods,
+    dependencies) and the clock has not moved: the row must then be written all the same."""
+    obj.updated_at = now
+    flag_modified(obj, "updated_at")
+
+
+def _locked(statement: Select[Any], entity: type[Any]) -> Select[Any]:
+    """The row read for a change, locked until commit on PostgreSQL: concurrent writers of one object take
+    turns, so each sees the other's version (a stale If-Match gets 412) instead of failing at UPDATE time.
+    NO KEY UPDATE (``key_share``) is what the UPDATE itself takes; it does not block foreign-key checks."""
+    return statement.with_for_update(of=entity, key_share=True)
 
 
 def _page(rows: Sequence[Any], limit: int, key: Any) -> tuple[list[Any], str | None]:

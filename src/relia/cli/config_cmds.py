@@ -51,14 +51,18 @@ def _print_plan(plan: dict[str, Any], output: Format, *, verbose: bool) -> None:
         fields = (
             f" ({', '.join(change['fields'])})" if change["action"] == "update" and change["fields"] else ""
         )
+        # soft_wrap: one line per change even when the output is not a terminal (rich assumes 80 columns).
         console.print(
-            f"{_SYMBOLS[change['action']]} {change['kind']}/{change['name']}{fields}", highlight=False
+            f"{_SYMBOLS[change['action']]} {change['kind']}/{change['name']}{fields}",
+            highlight=False,
+            soft_wrap=True,
         )
     counts = plan["counts"]
     verb = "Applied" if plan["applied"] else "Plan"
     console.print(
         f"{verb}: {counts['create']} to create, {counts['update']} to update, "
-        f"{counts['delete']} to delete, {counts['unchanged']} unchanged."
+        f"{counts['delete']} to delete, {counts['unchanged']} unchanged.",
+        soft_wrap=True,
     )
     if not any(counts[action] for action in ("create", "update", "delete")):
         console.print("No changes.")
@@ -133,10 +137,17 @@ def register(app: typer.Typer) -> None:
             return
         out_dir.mkdir(parents=True, exist_ok=True)
         for kind, kind_documents in documents.items():
+            target = out_dir / f"{kind.lower()}s.yaml"
             if kind_documents:
-                target = out_dir / f"{kind.lower()}s.yaml"
                 target.write_text(dump(kind_documents), encoding="utf-8")
-                console.print(f"wrote {target} ({len(kind_documents)} objects)")
+                message = f"wrote {target} ({len(kind_documents)} objects)"
+            elif target.exists():
+                # An earlier export's file would bring back, on the next apply, objects deleted since.
+                target.unlink()
+                message = f"removed {target} (no objects)"
+            else:
+                continue
+            console.print(message, markup=False, highlight=False, soft_wrap=True)
 
 
 __all__ = ["register"]

@@ -21,7 +21,7 @@ def _plan_out(plan: service.Plan, actor: Principal, *, applied: bool) -> PlanOut
     changes = []
     for change in plan.changes:
         kind = registry.get_kind(change.kind)
-        with_values = actor.acts_as_admin or not (kind and kind.sensitive)
+        with_values = kind is None or kind.may_read_values(actor, change.name)
         changes.append(change.as_dict(with_values=with_values))
     return PlanOut.model_validate({"applied": applied, "counts": plan.counts, "changes": changes})
 

@@ -47,8 +47,9 @@ class ConfigInvalid(InvalidInput):
     slug, title = "invalid-config", "Invalid configuration"
 
     def __init__(self, problems: list[ConfigProblem], *, status: int = 422) -> None:
-        # A refusal found while applying keeps its own status (403 not allowed, 409 conflict).
+        # A refusal found while applying keeps its own status and title (403 not allowed, 409 conflict).
         self.status = status
+        self.title = {403: "Not allowed", 409: "Conflict"}.get(status, "Invalid configuration")
         self.problems = problems
         count = len(problems)
         summary = str(problems[0]) if count == 1 else f"{count} problems; the first: {problems[0]}"
@@ -101,7 +102,12 @@ def read_paths(paths: list[Path]) -> list[SourceFile]:
     problems: list[ConfigProblem] = []
     for path in paths:
         if path.is_dir():
-            candidates = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in YAML_SUFFIXES)
+            candidates = sorted(
+                p for p in path.rglob("*")
+                if p.is_file() and p.suffix in YAML_SUFFIXES
+                # Hidden folders (.github/, .git/) hold other tools' YAML, not ours.
+                and not any(part.startswith(".") for part in p.relative_to(path).parts)
+            )
             if not candidates:
                 problems.append(
                     ConfigProblem(file=str(path), document=None, message="no .yaml or .yml files here")
@@ -129,6 +135,7 @@ def read_paths(paths: list[Path]) -> list[SourceFile]:
 
 
 MAX_NODES = 200_000
+MAX_DEPTH = 100
 
 
 class _YamlShapeError(Exception):
@@ -137,22 +144,34 @@ class _YamlShapeError(Exception):
         self.line = line
 
 
-_scalar_loader = yaml.SafeLoader("")
+_COLLECTION_TAGS = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
 
 
 class _Converter:
     """Turns a composed YAML node tree into Python values, recording the line of every path."""
 
-    def __init__(self) -> None:
+    def __init__(self, budget: int) -> None:
         self.lines: dict[tuple[str | int, ...], int] = {}
-        self.visited = 0
+        # Values this parse may still produce; see parse().
+        self.budget = budget
+        # A loader of its own: a loader remembers every node it constructed, so a shared one grows forever.
+        self._loader = yaml.SafeLoader("")
 
     def convert(self, node: Node, path: tuple[str | int, ...]) -> Any:
-        # Aliases are expanded, so count nodes to stop "billion laughs" documents.
-        self.visited += 1
-        if self.visited > MAX_NODES:
-            raise _YamlShapeError(f"more than {MAX_NODES} values in one document", node.start_mark.line + 1)
+        self.budget -= 1
+        if self.budget < 0:
+            raise _YamlShapeError("aliases expand to too many values", node.start_mark.line + 1)
+        # An alias inside the value it names would recurse forever.
+        if len(path) > MAX_DEPTH:
+            raise _YamlShapeError(
+                f"nested more than {MAX_DEPTH} levels deep (or an alias inside itself)",
+                node.start_mark.line + 1,
+            )
         self.lines[path] = node.start_mark.line + 1
+        # Scalars go through the safe loader, which refuses tags it does not know; collections are read by
+        # shape here, so refuse theirs too rather than drop them silently.
+        if isinstance(node, MappingNode | SequenceNode) and node.tag not in _COLLECTION_TAGS:
+            raise _YamlShapeError(f"unsupported tag {node.tag!r}", node.start_mark.line + 1)
         if isinstance(node, MappingNode):
             result: dict[str, Any] = {}
             for key_node, value_node in node.value:
@@ -160,7 +179,7 @@ class _Converter:
                     raise _YamlShapeError(
                         "mapping keys must be plain strings (no merge keys)", key_node.start_mark.line + 1
                     )
-                key = _scalar_loader.construct_object(key_node)
+                key = self._loader.construct_object(key_node)
                 if not isinstance(key, str):
                     raise _YamlShapeError(
                         f"mapping keys must be strings, not {key!r}", key_node.start_mark.line + 1
@@ -171,13 +190,28 @@ class _Converter:
             return result
         if isinstance(node, SequenceNode):
             return [self.convert(item, (*path, index)) for index, item in enumerate(node.value)]
-        return _scalar_loader.construct_object(node)
+        return self._loader.construct_object(node)
+
+
+def _yaml_problem(file: str, document: int | None, exc: yaml.YAMLError) -> ConfigProblem:
+    mark = getattr(exc, "problem_mark", None)
+    reason = getattr(exc, "problem", None) or str(exc)
+    return ConfigProblem(
+        file=file,
+        document=document,
+        message=f"not valid YAML: {reason}",
+        line=mark.line + 1 if mark else None,
+    )
 
 
 def parse(files: list[SourceFile]) -> list[Document]:
     """Every non-empty document in every file. Raises ConfigInvalid listing every YAML error."""
     documents: list[Document] = []
     problems: list[ConfigProblem] = []
+    # Aliases are expanded, so a few bytes can stand for billions of values ("billion laughs"). Without
+    # aliases a value takes at least a character, so one budget shared by every document stops only what
+    # aliases add, however many documents repeat the trick.
+    budget = MAX_NODES + 2 * sum(len(source.content) for source in files)
     for source in files:
         if len(source.content.encode("utf-8")) > MAX_FILE_BYTES:
             problems.append(
@@ -187,33 +221,32 @@ def parse(files: list[SourceFile]) -> list[Document]:
         try:
             nodes = list(yaml.compose_all(source.content, Loader=yaml.SafeLoader))
         except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            reason = getattr(exc, "problem", None) or str(exc)
+            problems.append(_yaml_problem(source.name, None, exc))
+            continue
+        except RecursionError:
             problems.append(
-                ConfigProblem(
-                    file=source.name,
-                    document=None,
-                    message=f"not valid YAML: {reason}",
-                    line=mark.line + 1 if mark else None,
-                )
+                ConfigProblem(file=source.name, document=None, message="not valid YAML: nested too deeply")
             )
             continue
         for index, node in enumerate(nodes, start=1):
             if node is None:
                 continue
-            converter = _Converter()
+            converter = _Converter(budget)
             try:
                 body = converter.convert(node, ())
             except _YamlShapeError as exc:
                 problems.append(
                     ConfigProblem(file=source.name, document=index, message=str(exc), line=exc.line)
                 )
+                if converter.budget < 0:
+                    # Every later document would be refused too, whatever it holds.
+                    raise ConfigInvalid(problems) from None
                 continue
             except yaml.YAMLError as exc:
-                problems.append(
-                    ConfigProblem(file=source.name, document=index, message=f"not valid YAML: {exc}")
-                )
+                problems.append(_yaml_problem(source.name, index, exc))
                 continue
+            finally:
+                budget = converter.budget
             if body is None:
                 continue
             documents.append(Document(file=source.name, index=index, body=body, lines=converter.lines))

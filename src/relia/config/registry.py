@@ -38,7 +38,9 @@ class ConfigObject:
     labels: dict[str, str]
 
     def normalised(self) -> dict[str, Any]:
-        return self.spec.model_dump(mode="json")
+        kind = get_kind(self.kind)
+        spec = self.spec.model_dump(mode="json")
+        return kind.normalise(spec) if kind is not None else spec
 
     def problem(self, message: str, path: tuple[str | int, ...] = ()) -> ConfigProblem:
         return self.document.problem(message, path, kind=self.kind, name=self.name)
@@ -67,6 +69,15 @@ class Kind(ABC):
 
     def may_export(self, actor: Principal) -> bool:
         return True
+
+    def may_read_values(self, actor: Principal, name: str) -> bool:
+        """Whether plans may show this object's values (and changed fields) to ``actor``."""
+        return not self.sensitive or actor.acts_as_admin
+
+    def normalise(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """The spec in the one form plans compare: lists that are really sets get a fixed order here (not in
+        validation, so errors still point at the item as written)."""
+        return spec
 
     @abstractmethod
     def current(self, session: Session) -> dict[str, Current]: ...

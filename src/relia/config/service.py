@@ -39,11 +39,12 @@ class Change:
     source: str | None = None
 
     def as_dict(self, *, with_values: bool = True) -> dict[str, Any]:
+        # Without values, the changed field names are withheld too: they would confirm a guessed secret.
         body: dict[str, Any] = {
             "kind": self.kind,
             "name": self.name,
             "action": self.action,
-            "fields": self.fields,
+            "fields": self.fields if with_values else [],
         }
         if self.source:
             body["source"] = self.source
@@ -126,7 +127,8 @@ def _interpret(document: Document) -> ConfigObject | list[ConfigProblem]:
             raw_name = metadata.get("name")
             if raw_name is None:
                 problems.append(document.problem("required", ("metadata", "name")))
-            elif not isinstance(raw_name, str) or not _slug.match(raw_name):
+            # fullmatch: with match, the pattern's "$" also accepts a name that ends in a newline.
+            elif not isinstance(raw_name, str) or not _slug.fullmatch(raw_name):
                 problems.append(
                     document.problem(
                         "must be lower-case letters, digits and dashes (at most 63), starting and ending "
@@ -292,7 +294,7 @@ def apply(
     """Apply in the caller's transaction. Raises ConfigInvalid (nothing to commit) on the first problem."""
     actor = actor.with_via(Via.config)
     objects = load_objects(files)
-    result, _, grouped = _plan_with_state(session, objects, prune=prune)
+    result, state, grouped = _plan_with_state(session, objects, prune=prune)
     by_kind: dict[str, dict[Action, list[Change]]] = defaultdict(lambda: defaultdict(list))
     for change in result.changes:
         by_kind[change.kind][change.action].append(change)
@@ -304,7 +306,13 @@ def apply(
             actor=actor,
             creates=[desired[change.name] for change in actions.get("create", [])],
             updates=[desired[change.name] for change in actions.get("update", [])],
-            unchanged=[desired[change.name] for change in actions.get("unchanged", [])],
+            # Only to mark them config-managed: an object that already is needs no rights to stay as it is,
+            # so anyone may apply a repository that holds other teams' objects unchanged.
+            unchanged=[
+                desired[change.name]
+                for change in actions.get("unchanged", [])
+                if not state[kind.kind][change.name].managed
+            ],
             now=now,
         )
     for kind in reversed(registry.kinds()):

@@ -3,28 +3,44 @@ in the same HTML a plain request would get."""
 
 from __future__ import annotations
 
+import base64
+import functools
+import hashlib
+import json
 import secrets
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote, urlsplit
 
+from cryptography.fernet import Fernet, InvalidToken
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from relia.api.deps import SESSION_COOKIE, SessionDep, authenticate
 from relia.catalog import identity, service
 from relia.catalog.schemas import TokenCreate
-from relia.core.auth import Principal
-from relia.core.errors import ReliaError
+from relia.core.auth import Principal, split_token
+from relia.core.errors import Forbidden, ReliaError
 from relia.core.models import AuditEntry
 
 router = APIRouter()
 templates = Jinja2Templates(directory=Path(__file__).resolve().parent / "templates")
 LOGIN_CSRF_COOKIE = "relia_login_csrf"
+NEW_TOKEN_COOKIE = "relia_new_token"
+NEW_TOKEN_TTL_SECONDS = 120
+AUDIT_PAGE_SIZE = 50
+# Pages show private data: never keep them in a cache (or the back/forward cache after signing out).
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
 TIER_LABELS = {1: "Tier 1 · critical", 2: "Tier 2 · important", 3: "Tier 3 · standard", 4: "Tier 4 · low"}
 templates.env.globals["tier_label"] = lambda tier: TIER_LABELS.get(tier, f"Tier {tier}")
 
@@ -43,12 +59,14 @@ def _viewer(request: Request, session: Any) -> Principal:
 def _render(
     request: Request, template: str, viewer: Principal | None, status_code: int = 200, **context: Any
 ) -> HTMLResponse:
-    return templates.TemplateResponse(
+    response = templates.TemplateResponse(
         request,
         template,
         {"viewer": viewer, "csrf_token": getattr(request.state, "csrf_token", ""), **context},
         status_code=status_code,
     )
+    response.headers.update(PAGE_HEADERS)
+    return response
 
 
 def _login_redirect(request: Request) -> RedirectResponse:
@@ -63,17 +81,30 @@ def _check_csrf(request: Request, submitted: str) -> None:
 
 
 def _safe_next(target: str | None) -> str:
-    if not target:
+    """A path on this site, or /services. Browsers read a backslash as a slash and drop tabs and newlines,
+    so either could turn "/..." into another site's address."""
+    if not target or not target.startswith("/") or any(ord(char) < 0x20 or char == "\x7f" for char in target):
         return "/services"
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+    normalised = target.replace("\\", "/")
+    parts = urlsplit(normalised)
+    if normalised.startswith("//") or parts.scheme or parts.netloc:
         return "/services"
     return target
 
 
+def _viewer_for_error(request: Request, session: Session | None) -> Principal | None:
+    """Who is signed in, for the navigation on an error page; None when unknown."""
+    if session is None:
+        return None
+    try:
+        session.rollback()
+        return authenticate(request, session, request.app.state.clock.now(), required=False)
+    except ReliaError:
+        return None
+
+
 def page(handler: Any) -> Any:
     """Turn LoginRequired into a redirect and domain errors into a readable page."""
-    import functools
 
     @functools.wraps(handler)
     def wrapper(request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -82,8 +113,9 @@ def page(handler: Any) -> Any:
         except LoginRequired:
             return _login_redirect(request)
         except ReliaError as exc:
+            viewer = _viewer_for_error(request, kwargs.get("session"))
             return _render(
-                request, "error.html", None, status_code=exc.status, title=exc.title, detail=exc.detail
+                request, "error.html", viewer, status_code=exc.status, title=exc.title, detail=exc.detail
             )
 
     return wrapper
@@ -92,10 +124,26 @@ def page(handler: Any) -> Any:
 # ------------------------------------------------------------------------------------------------ login
 
 
-@router.get("/login", response_class=HTMLResponse)
-def login_form(request: Request, next: Annotated[str | None, Query(max_length=500)] = None) -> Response:
+def _login_page(
+    request: Request,
+    *,
+    next: str | None,
+    error: str | None = None,
+    username: str = "",
+    status_code: int = 200,
+) -> Response:
+    """The sign-in form, always with a fresh login-CSRF pair: after an expired form the next try works."""
     token = secrets.token_urlsafe(16)
-    response = _render(request, "login.html", None, next=_safe_next(next), login_csrf=token, error=None)
+    response = _render(
+        request,
+        "login.html",
+        None,
+        status_code=status_code,
+        next=_safe_next(next),
+        login_csrf=token,
+        error=error,
+        username=username,
+    )
     response.set_cookie(
         LOGIN_CSRF_COOKIE,
         token,
@@ -105,6 +153,11 @@ def login_form(request: Request, next: Annotated[str | None, Query(max_length=50
         max_age=3600,
     )
     return response
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request, next: Annotated[str | None, Query(max_length=500)] = None) -> Response:
+    return _login_page(request, next=next)
 
 
 @router.post("/login", response_class=HTMLResponse)
@@ -119,14 +172,12 @@ def login(
     settings = request.app.state.settings
     cookie_value = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not cookie_value or not secrets.compare_digest(cookie_value, login_csrf):
-        return _render(
+        return _login_page(
             request,
-            "login.html",
-            None,
-            status_code=400,
-            next=_safe_next(next),
-            login_csrf=cookie_value,
+            next=next,
             error="The sign-in form expired; please try again.",
+            username=username,
+            status_code=400,
         )
     result = identity.login(
         session,
@@ -136,14 +187,8 @@ def login(
         max_age=timedelta(seconds=settings.session_max_age_seconds),
     )
     if result is None:
-        return _render(
-            request,
-            "login.html",
-            None,
-            status_code=401,
-            next=_safe_next(next),
-            login_csrf=cookie_value,
-            error="Unknown user or wrong password.",
+        return _login_page(
+            request, next=next, error="Unknown user or wrong password.", username=username, status_code=401
         )
     session.commit()
     cookie, _user = result
@@ -200,10 +245,12 @@ def services_page(
         session, cursor=cursor, limit=100, owner=owner or None, tier=tier_number, query=q
     )
     teams, _ = service.list_teams(session, limit=500)
-    template = "_services_rows.html" if request.headers.get("hx-request") else "services.html"
-    return _render(
+    # htmx swaps in the results alone; a history restore (also sent with HX-Request) needs the whole page.
+    headers = request.headers
+    partial = bool(headers.get("hx-request")) and not headers.get("hx-history-restore-request")
+    response = _render(
         request,
-        template,
+        "_services_results.html" if partial else "services.html",
         viewer,
         services=services,
         teams=teams,
@@ -211,7 +258,10 @@ def services_page(
         owner=owner or "",
         tier=tier_number,
         next_cursor=next_cursor,
+        partial=partial,
     )
+    response.headers["Vary"] = "HX-Request, HX-History-Restore-Request"
+    return response
 
 
 @router.get("/services/{slug}", response_class=HTMLResponse)
@@ -263,12 +313,57 @@ def user_page(request: Request, username: str, session: SessionDep) -> Response:
 # ---------------------------------------------------------------------------------------------- tokens
 
 
+def _token_flash(request: Request) -> Fernet:
+    """Carries a new token's secret across the redirect after creating it (post/redirect/get, so reloading
+    the page neither shows it again nor creates another token): encrypted, short-lived, read once."""
+    secret = request.app.state.settings.effective_secret_key.encode()
+    return Fernet(base64.urlsafe_b64encode(hashlib.sha256(b"web-new-token:" + secret).digest()))
+
+
+def _take_new_token(request: Request, viewer: Principal, tokens: list[Any]) -> dict[str, str] | None:
+    sealed = request.cookies.get(NEW_TOKEN_COOKIE)
+    if not sealed:
+        return None
+    now = int(request.app.state.clock.now().timestamp())
+    try:
+        data = json.loads(_token_flash(request).decrypt_at_time(sealed.encode(), NEW_TOKEN_TTL_SECONDS, now))
+    except (InvalidToken, ValueError):
+        return None
+    parts = split_token(str(data.get("token", "")))
+    if data.get("user") != viewer.user_id or parts is None:
+        return None
+    for api_token, _owner in tokens:
+        if api_token.public_id == parts[0] and api_token.revoked_at is None:
+            return {"token": data["token"], "name": api_token.name, "scope": api_token.scope}
+    return None
+
+
+def _tokens_page(
+    request: Request, session: Session, viewer: Principal, *, errors: list[str], name: str = ""
+) -> Response:
+    tokens = identity.list_tokens(session, actor=viewer, username=viewer.name)
+    created = _take_new_token(request, viewer, tokens) if not errors else None
+    response = _render(
+        request,
+        "tokens.html",
+        viewer,
+        tokens=tokens,
+        created=created,
+        errors=errors,
+        name=name,
+        now=request.app.state.clock.now(),
+        status_code=422 if errors else 200,
+    )
+    if request.cookies.get(NEW_TOKEN_COOKIE):
+        response.delete_cookie(NEW_TOKEN_COOKIE, path="/tokens")
+    return response
+
+
 @router.get("/tokens", response_class=HTMLResponse)
 @page
 def tokens_page(request: Request, session: SessionDep) -> Response:
     viewer = _viewer(request, session)
-    tokens = identity.list_tokens(session, actor=viewer, username=viewer.name)
-    return _render(request, "tokens.html", viewer, tokens=tokens, created=None, errors=[])
+    return _tokens_page(request, session, viewer, errors=[])
 
 
 @router.post("/tokens", response_class=HTMLResponse)
@@ -283,26 +378,30 @@ def create_token_form(
     viewer = _viewer(request, session)
     _check_csrf(request, csrf_token)
     now = request.app.state.clock.now()
-    created, errors = None, []
     try:
         data = TokenCreate.model_validate({"name": name, "scope": scope})
-        api_token, _owner, plaintext = identity.create_token(session, actor=viewer, data=data, now=now)
+        _api_token, _owner, plaintext = identity.create_token(session, actor=viewer, data=data, now=now)
         session.commit()
-        created = {"token": plaintext, "name": api_token.name, "scope": api_token.scope}
     except ValidationError as exc:
-        errors = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        errors = [f"{'.'.join(str(p) for p in e['loc']).capitalize()}: {e['msg']}" for e in exc.errors()]
+        return _tokens_page(request, session, viewer, errors=errors, name=name)
     except ReliaError as exc:
-        errors = [exc.detail]
-    tokens = identity.list_tokens(session, actor=viewer, username=viewer.name)
-    return _render(
-        request,
-        "tokens.html",
-        viewer,
-        tokens=tokens,
-        created=created,
-        errors=errors,
-        status_code=201 if created else 422,
+        session.rollback()
+        return _tokens_page(request, session, viewer, errors=[exc.detail], name=name)
+    sealed = _token_flash(request).encrypt_at_time(
+        json.dumps({"user": viewer.user_id, "token": plaintext}).encode(), int(now.timestamp())
     )
+    response = RedirectResponse("/tokens", status_code=303)
+    response.set_cookie(
+        NEW_TOKEN_COOKIE,
+        sealed.decode(),
+        path="/tokens",
+        httponly=True,
+        samesite="strict",
+        secure=request.app.state.settings.cookie_secure,
+        max_age=NEW_TOKEN_TTL_SECONDS,
+    )
+    return response
 
 
 @router.post("/tokens/{token_id}/revoke")
@@ -318,3 +417,47 @@ def revoke_token_form(
     identity.revoke_token(session, actor=viewer, public_id=token_id, now=request.app.state.clock.now())
     session.commit()
     return RedirectResponse("/tokens", status_code=303)
+
+
+# ----------------------------------------------------------------------------------------------- audit
+
+AUDIT_LINKS = {"Service": "/services/", "Team": "/teams/", "User": "/users/"}
+
+
+def _changed_fields(entry: AuditEntry) -> list[str]:
+    before, after = entry.before or {}, entry.after or {}
+    return sorted(key for key in before.keys() | after.keys() if before.get(key) != after.get(key))
+
+
+@router.get("/audit", response_class=HTMLResponse)
+@page
+def audit_page(
+    request: Request,
+    session: SessionDep,
+    kind: Annotated[str | None, Query(max_length=60)] = None,
+    key: Annotated[str | None, Query(max_length=200)] = None,
+    before: Annotated[int | None, Query(ge=1)] = None,
+) -> Response:
+    """Who changed what: the audit log, newest first, for administrators."""
+    viewer = _viewer(request, session)
+    if not viewer.acts_as_admin:
+        raise Forbidden("Only administrators may read the audit log.")
+    statement = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(AUDIT_PAGE_SIZE + 1)
+    if kind:
+        statement = statement.where(AuditEntry.object_kind == kind)
+    if key:
+        statement = statement.where(AuditEntry.object_key == key)
+    if before:
+        statement = statement.where(AuditEntry.id < before)
+    entries = list(session.scalars(statement).all())
+    older = entries[AUDIT_PAGE_SIZE - 1].id if len(entries) > AUDIT_PAGE_SIZE else None
+    entries = entries[:AUDIT_PAGE_SIZE]
+    return _render(
+        request,
+        "audit.html",
+        viewer,
+        entries=[(entry, _changed_fields(entry), AUDIT_LINKS.get(entry.object_kind)) for entry in entries],
+        kind=kind or "",
+        key=key or "",
+        older=older,
+    )
