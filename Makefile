@@ -11,7 +11,7 @@ run: $(VENV)/.installed $(VENDOR)/.stamp
 	$(BIN)/relia db upgrade
 	$(BIN)/relia apply -f examples/
 	$(BIN)/relia demo
-	exec $(BIN)/relia up
+	RELIA_DEMO_TRAFFIC=1 exec $(BIN)/relia up
 
 test: $(VENV)/.installed-test $(VENDOR)/.stamp
 	$(BIN)/python -m pytest -m "not browser" -n 2 --dist loadfile
@@ -56,6 +56,7 @@ format: $(VENV)/.installed-test
 
 bench: $(VENV)/.installed-test $(VENDOR)/.stamp
 	$(BIN)/python bench/api_throughput.py
+	$(BIN)/python bench/make_run_startup.py
 
 clean:
 	rm -rf $(VENV) node_modules $(VENDOR) .pytest_cache

@@ -7,11 +7,16 @@ import importlib
 
 CONFIG_KIND_MODULES: list[str] = [
     "relia.catalog.kinds",
+    "relia.slo.kinds",
+    "relia.slo.openslo",
+    "relia.slo.pyrra",
+    "relia.slo.sloth",
 ]
 
 JOB_MODULES: list[str] = [
     "relia.core.engine",
     "relia.core.channels",
+    "relia.slo.jobs",
 ]
 
 

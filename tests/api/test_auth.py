@@ -133,9 +133,7 @@ def test_admin_scope_works_only_while_the_user_is_an_admin(client, org) -> None:
     admin = org.headers("root:admin")
     user = {"username": "dora", "name": "Dora", "email": "dora@example.com", "admin": True}
     ok(client.post(f"{API}/users", json=user, headers=admin), 201)
-    created = ok(
-        client.post(f"{API}/tokens", json={"name": "d", "scope": "admin", "user": "dora"}, headers=admin), 201
-    )
+    created = ok(client.post(f"{API}/tokens", json={"name": "d", "scope": "admin", "user": "dora"}, headers=admin), 201)
     dora = {"Authorization": f"Bearer {created['token']}"}
     ok(client.post(f"{API}/teams", json={"slug": "infra", "name": "Infra"}, headers=dora), 201)
     ok(client.get(f"{API}/audit", headers=dora))
@@ -162,9 +160,7 @@ def test_a_token_cannot_create_a_stronger_one(client, org) -> None:
     assert_problem(client.post(f"{API}/tokens", json=admin_body, headers=org.headers("root:write")), 403)
     assert_problem(client.post(f"{API}/tokens", json={"name": "up"}, headers=org.headers("alice:read")), 403)
     same = ok(
-        client.post(
-            f"{API}/tokens", json={"name": "w", "scope": "write"}, headers=org.headers("alice:write")
-        ),
+        client.post(f"{API}/tokens", json={"name": "w", "scope": "write"}, headers=org.headers("alice:write")),
         201,
     )
     assert same["user"] == "alice" and same["scope"] == "write" and same["token"].startswith("relia_")
@@ -174,9 +170,7 @@ def test_tokens_are_listed_for_their_owner_only(client, org) -> None:
     mine = ok(client.get(f"{API}/tokens", headers=org.headers("alice:write")))
     assert {token["user"] for token in mine} == {"alice"} and len(mine) == 2
     assert all("token" not in token for token in mine)
-    assert_problem(
-        client.get(f"{API}/tokens", params={"user": "bob"}, headers=org.headers("alice:write")), 403
-    )
+    assert_problem(client.get(f"{API}/tokens", params={"user": "bob"}, headers=org.headers("alice:write")), 403)
     bobs = ok(client.get(f"{API}/tokens", params={"user": "bob"}, headers=org.headers("root:admin")))
     assert [token["user"] for token in bobs] == ["bob"]
     assert_problem(client.delete(f"{API}/tokens/{bobs[0]['id']}", headers=org.headers("alice:write")), 403)
@@ -191,13 +185,9 @@ def test_members_change_their_teams_services_only(client, org) -> None:
     assert ok(client.patch(f"{API}/services/checkout", json={"tier": 1}, headers=bob))["tier"] == 1
     assert_problem(client.patch(f"{API}/services/ranker", json={"tier": 1}, headers=bob), 403)
     assert_problem(client.delete(f"{API}/services/ranker", headers=bob), 403)
-    assert_problem(
-        client.post(f"{API}/services", json={"slug": "s", "name": "S", "owner": "search"}, headers=bob), 403
-    )
+    assert_problem(client.post(f"{API}/services", json={"slug": "s", "name": "S", "owner": "search"}, headers=bob), 403)
     ok(client.post(f"{API}/services", json={"slug": "p", "name": "P", "owner": "payments"}, headers=bob), 201)
-    assert_problem(
-        client.patch(f"{API}/services/checkout", json={"tier": 3}, headers=org.headers("carol:write")), 403
-    )
+    assert_problem(client.patch(f"{API}/services/checkout", json={"tier": 3}, headers=org.headers("carol:write")), 403)
     assert ok(client.get(f"{API}/services/ranker", headers=bob))["tier"] == 2
 
 
@@ -214,9 +204,7 @@ def test_moving_a_service_needs_membership_of_both_teams(client, org) -> None:
     moved = ok(client.patch(f"{API}/services/checkout", json=move, headers=alice))
     assert moved["owner"] == "search"
     assert ok(client.patch(f"{API}/services/checkout", json={"tier": 1}, headers=carol))["tier"] == 1
-    assert_problem(
-        client.patch(f"{API}/services/checkout", json={"tier": 3}, headers=org.headers("bob:write")), 403
-    )
+    assert_problem(client.patch(f"{API}/services/checkout", json={"tier": 3}, headers=org.headers("bob:write")), 403)
 
 
 def test_managers_change_their_teams_members_and_plain_members_cannot(client, org) -> None:
@@ -230,38 +218,24 @@ def test_managers_change_their_teams_members_and_plain_members_cannot(client, or
     promote = {"members": [{"user": "alice", "role": "manager"}, {"user": "bob", "role": "manager"}]}
     assert_problem(client.patch(f"{API}/teams/payments", json=promote, headers=bob), 403)
     assert_problem(client.patch(f"{API}/teams/search", json={"description": "x"}, headers=alice), 403)
-    assert (
-        ok(client.patch(f"{API}/teams/search", json={"description": "Search"}, headers=carol))["version"] == 2
-    )
+    assert ok(client.patch(f"{API}/teams/search", json={"description": "Search"}, headers=carol))["version"] == 2
     assert_problem(client.delete(f"{API}/teams/search", headers=carol), 403)
     assert_problem(client.post(f"{API}/teams", json={"slug": "mine", "name": "Mine"}, headers=alice), 403)
 
 
 def test_users_change_their_own_profile_but_not_their_rights(client, org) -> None:
     bob = org.headers("bob:write")
-    changed = ok(
-        client.patch(f"{API}/users/bob", json={"name": "Robert", "timeZone": "Asia/Tokyo"}, headers=bob)
-    )
+    changed = ok(client.patch(f"{API}/users/bob", json={"name": "Robert", "timeZone": "Asia/Tokyo"}, headers=bob))
     assert (changed["name"], changed["timeZone"]) == ("Robert", "Asia/Tokyo")
-    assert (
-        ok(client.patch(f"{API}/users/bob", json={"admin": False, "active": True}, headers=bob))["admin"]
-        is False
-    )
+    assert ok(client.patch(f"{API}/users/bob", json={"admin": False, "active": True}, headers=bob))["admin"] is False
     assert_problem(client.patch(f"{API}/users/bob", json={"admin": True}, headers=bob), 403)
     assert_problem(client.patch(f"{API}/users/bob", json={"active": False}, headers=bob), 403)
     assert_problem(client.patch(f"{API}/users/alice", json={"name": "Mallory"}, headers=bob), 403)
-    assert_problem(
-        client.put(f"{API}/users/alice/password", json={"password": "a long password"}, headers=bob), 403
-    )
-    assert (
-        client.put(f"{API}/users/bob/password", json={"password": "a long password"}, headers=bob).status_code
-        == 204
-    )
+    assert_problem(client.put(f"{API}/users/alice/password", json={"password": "a long password"}, headers=bob), 403)
+    assert client.put(f"{API}/users/bob/password", json={"password": "a long password"}, headers=bob).status_code == 204
     me = ok(client.get(f"{API}/users/me", headers=bob))
     assert me["admin"] is False and me["active"] is True
-    assert ok(client.patch(f"{API}/users/bob", json={"admin": True}, headers=org.headers("root:admin")))[
-        "admin"
-    ]
+    assert ok(client.patch(f"{API}/users/bob", json={"admin": True}, headers=org.headers("root:admin")))["admin"]
 
 
 def test_contact_addresses_are_hidden_from_other_users(client, org) -> None:
@@ -362,9 +336,7 @@ def test_last_used_is_recorded_on_writes_too(client, org, db, clock) -> None:
     assert ok(response)["tier"] == 1
     assert _last_used(db, public_id) == clock.now()
     clock.advance(120)
-    assert_problem(
-        client.patch(f"{API}/services/ranker", json={"tier": 1}, headers=org.headers("bob:write")), 403
-    )
+    assert_problem(client.patch(f"{API}/services/ranker", json={"tier": 1}, headers=org.headers("bob:write")), 403)
     assert _last_used(db, public_id) == clock.now()
 
 
@@ -455,9 +427,7 @@ def test_browser_session_writes_to_the_api_need_the_csrf_header(client, org) -> 
     me = ok(client.get(f"{API}/users/me"))
     assert me["username"] == "alice"
     assert_problem(client.patch(f"{API}/services/checkout", json={"tier": 1}), 403)
-    assert_problem(
-        client.patch(f"{API}/services/checkout", json={"tier": 1}, headers={"X-CSRF-Token": "forged"}), 403
-    )
+    assert_problem(client.patch(f"{API}/services/checkout", json={"tier": 1}, headers={"X-CSRF-Token": "forged"}), 403)
     assert_problem(client.post(f"{API}/tokens", json={"name": "sneaky"}), 403)
     assert ok(client.get(f"{API}/services/checkout"))["tier"] == 2
 
@@ -466,9 +436,7 @@ def test_browser_session_writes_to_the_api_need_the_csrf_header(client, org) -> 
     entry = audit_entries(client, org.headers("root:admin"), kind="Service", key="checkout")[0]
     assert (entry["actor"], entry["via"], entry["action"]) == ("alice", "web", "update")
     # The session's rights are the user's: alice cannot change search's services from the browser either.
-    assert_problem(
-        client.patch(f"{API}/services/ranker", json={"tier": 1}, headers={"X-CSRF-Token": csrf}), 403
-    )
+    assert_problem(client.patch(f"{API}/services/ranker", json={"tier": 1}, headers={"X-CSRF-Token": csrf}), 403)
 
 
 def test_a_logged_out_session_is_refused(client, org) -> None:

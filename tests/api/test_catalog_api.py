@@ -31,9 +31,7 @@ def test_user_crud(client, org) -> None:
     assert ok(got) == user
     assert got.headers["etag"] == '"1"'
 
-    patched = client.patch(
-        f"{API}/users/dora", json={"name": "Dora D."}, headers={**admin, "If-Match": '"1"'}
-    )
+    patched = client.patch(f"{API}/users/dora", json={"name": "Dora D."}, headers={**admin, "If-Match": '"1"'})
     assert ok(patched)["name"] == "Dora D."
     assert patched.json()["version"] == 2 and patched.headers["etag"] == '"2"'
 
@@ -112,9 +110,7 @@ def test_team_with_unknown_member_names_the_member(client, org) -> None:
 
 def test_duplicate_team_slug_conflicts(client, org) -> None:
     body = {"slug": "payments", "name": "Again"}
-    assert_problem(
-        client.post(f"{API}/teams", json=body, headers=org.headers("root:admin")), 409, path="slug"
-    )
+    assert_problem(client.post(f"{API}/teams", json=body, headers=org.headers("root:admin")), 409, path="slug")
 
 
 # --------------------------------------------------------------------------------------------- services
@@ -134,9 +130,7 @@ def test_service_crud(client, org) -> None:
     created = client.post(f"{API}/services", json=body, headers=alice)
     service = ok(created, 201)
     assert created.headers["etag"] == '"1"'
-    assert {key: service[key] for key in body if key != "slug"} == {
-        k: v for k, v in body.items() if k != "slug"
-    }
+    assert {key: service[key] for key in body if key != "slug"} == {k: v for k, v in body.items() if k != "slug"}
     assert service["dependents"] == [] and service["version"] == 1
 
     checkout = ok(client.get(f"{API}/services/checkout", headers=alice))
@@ -147,9 +141,7 @@ def test_service_crud(client, org) -> None:
     got = client.get(f"{API}/services/ledger", headers=org.headers("carol:write"))
     assert ok(got) == service and got.headers["etag"] == '"1"'
 
-    patched = client.patch(
-        f"{API}/services/ledger", json={"tier": 2, "dependsOn": [], "links": []}, headers=alice
-    )
+    patched = client.patch(f"{API}/services/ledger", json={"tier": 2, "dependsOn": [], "links": []}, headers=alice)
     assert ok(patched)["tier"] == 2
     assert patched.json()["dependsOn"] == [] and patched.json()["links"] == []
     assert patched.json()["version"] == 2 and patched.headers["etag"] == '"2"'
@@ -320,9 +312,7 @@ def test_filters(client, org, many) -> None:
     reader = org.headers("alice:read")
 
     def slugs(**params) -> list[str]:
-        return [
-            item["slug"] for item in ok(client.get(f"{API}/services", params=params, headers=reader))["items"]
-        ]
+        return [item["slug"] for item in ok(client.get(f"{API}/services", params=params, headers=reader))["items"]]
 
     assert slugs(owner="search") == ["ranker", "svc-0", "svc-2", "svc-4", "svc-6"]
     assert slugs(tier=1) == ["svc-0", "svc-4"]
@@ -445,9 +435,7 @@ def test_invalid_user_fields(client, org) -> None:
     problem = assert_problem(client.post(f"{API}/users", json=user, headers=admin), 422, path="body.email")
     assert "body.timeZone" in [error["path"] for error in problem["errors"]]
     methods = {"contactMethods": [{"name": "chat", "kind": "slack", "address": "mailto:x@example.com"}]}
-    assert_problem(
-        client.patch(f"{API}/users/alice", json=methods, headers=admin), 422, path="body.contactMethods.0"
-    )
+    assert_problem(client.patch(f"{API}/users/alice", json=methods, headers=admin), 422, path="body.contactMethods.0")
 
 
 @pytest.mark.parametrize("content", [b'{"slug": ', b"{'slug': 'x'}", b"[1, 2", b"\xff\xfe"])
@@ -561,12 +549,8 @@ def test_long_dependency_chain_and_the_cycle_closing_it(client, org, db, clock) 
     admin = org.headers("root:admin")
     closing = client.patch(f"{API}/services/c-{length - 1}", json={"dependsOn": ["c-0"]}, headers=admin)
     problem = assert_problem(closing, 422, path="dependsOn")
-    assert problem["detail"].startswith(
-        f"These dependencies would make a cycle: c-{length - 1} -> c-0 -> c-1"
-    )
-    extending = client.patch(
-        f"{API}/services/c-{length - 1}", json={"dependsOn": ["checkout"]}, headers=admin
-    )
+    assert problem["detail"].startswith(f"These dependencies would make a cycle: c-{length - 1} -> c-0 -> c-1")
+    extending = client.patch(f"{API}/services/c-{length - 1}", json={"dependsOn": ["checkout"]}, headers=admin)
     assert ok(extending)["dependsOn"] == ["checkout"]
 
 
@@ -618,9 +602,7 @@ def test_every_write_is_audited_with_before_and_after(client, org) -> None:
         ("root", client.patch(f"{API}/teams/infra", json={"members": [{"user": "dora"}]}, headers=admin)),
         (
             "alice",
-            client.post(
-                f"{API}/services", json={"slug": "ledger", "name": "L", "owner": "payments"}, headers=alice
-            ),
+            client.post(f"{API}/services", json={"slug": "ledger", "name": "L", "owner": "payments"}, headers=alice),
         ),
         ("alice", client.patch(f"{API}/services/ledger", json={"tier": 1}, headers=alice)),
         ("alice", client.delete(f"{API}/services/ledger", headers=alice)),
@@ -694,12 +676,8 @@ def test_audit_log_is_for_admins_only(client, org, token: str) -> None:
 def test_failed_writes_leave_no_audit_entry(client, org) -> None:
     admin = org.headers("root:admin")
     before = len(audit_entries(client, admin))
-    assert_problem(
-        client.patch(f"{API}/services/checkout", json={"tier": 1}, headers=org.headers("carol:write")), 403
-    )
-    assert_problem(
-        client.patch(f"{API}/services/checkout", json={"dependsOn": ["checkout"]}, headers=admin), 422
-    )
+    assert_problem(client.patch(f"{API}/services/checkout", json={"tier": 1}, headers=org.headers("carol:write")), 403)
+    assert_problem(client.patch(f"{API}/services/checkout", json={"dependsOn": ["checkout"]}, headers=admin), 422)
     assert_problem(client.delete(f"{API}/teams/payments", headers=admin), 409)
     assert len(audit_entries(client, admin)) == before
 
@@ -716,9 +694,7 @@ def test_nul_characters_never_cause_a_server_error(client, org, db) -> None:
         client.get(f"{API}/tokens", params={"user": "x\x00"}, headers=admin),
         client.get(f"{API}/audit", params={"key": "\x00"}, headers=admin),
         client.get(f"{API}/services/a%00b", headers=admin),
-        client.post(
-            f"{API}/services", json={"slug": "nul", "name": "a\x00b", "owner": "payments"}, headers=admin
-        ),
+        client.post(f"{API}/services", json={"slug": "nul", "name": "a\x00b", "owner": "payments"}, headers=admin),
         client.patch(f"{API}/teams/search", json={"description": "x\x00y"}, headers=admin),
     ]
     for response in responses:

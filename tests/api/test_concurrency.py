@@ -16,9 +16,7 @@ THREADS = 8
 SERVICES_PER_THREAD = 25
 
 
-def _run_together(
-    count: int, work: Callable[[httpx2.Client, int], list[Any]], url: str, headers: dict
-) -> list:
+def _run_together(count: int, work: Callable[[httpx2.Client, int], list[Any]], url: str, headers: dict) -> list:
     """Run ``work(client, index)`` in ``count`` threads that start at the same moment; all their results."""
     barrier = threading.Barrier(count, timeout=60)
 
@@ -64,9 +62,7 @@ def test_concurrent_writers_lose_nothing(live_server, org) -> None:
         listed = client.get(f"{API}/services", params={"limit": 500}).json()["items"]
         written = {item["slug"]: item for item in listed if item["slug"].startswith("w")}
         assert len(written) == THREADS * SERVICES_PER_THREAD
-        assert {(item["version"], item["tier"], item["description"]) for item in written.values()} == {
-            (3, 1, "busy")
-        }
+        assert {(item["version"], item["tier"], item["description"]) for item in written.values()} == {(3, 1, "busy")}
         audit = walk_pages(client, f"{API}/audit", admin, 500, by="root", kind="Service")
         assert sorted(entry["action"] for entry in audit) == sorted(
             ["create", "update", "update"] * THREADS * SERVICES_PER_THREAD

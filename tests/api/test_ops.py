@@ -40,9 +40,7 @@ def test_readyz_notices_a_worker_that_stopped(client, db, clock, settings) -> No
     now = clock.now()
     with db.transaction() as session:
         session.add(
-            WorkerHeartbeat(
-                worker_id="w1", hostname="h", pid=1, started_at=now, last_seen_at=now, last_tick_at=now
-            )
+            WorkerHeartbeat(worker_id="w1", hostname="h", pid=1, started_at=now, last_seen_at=now, last_tick_at=now)
         )
     assert client.get("/readyz").status_code == 200
     clock.advance(settings.worker_stale_after_seconds)
@@ -121,9 +119,7 @@ def test_metrics_expose_the_worker(client, org, db, clock) -> None:
     clock.advance(7)
     metrics = client.get("/metrics", headers=reader).text
     assert re.search(r'^relia_worker_tick_lag_seconds\{worker="w-metrics"\} \d', metrics, re.MULTILINE)
-    assert re.search(
-        r'^relia_worker_last_tick_age_seconds\{worker="w-metrics"\} 7\.0$', metrics, re.MULTILINE
-    )
+    assert re.search(r'^relia_worker_last_tick_age_seconds\{worker="w-metrics"\} 7\.0$', metrics, re.MULTILINE)
     assert re.search(r"^relia_timers_due 0\.0$", metrics, re.MULTILINE)
 
 

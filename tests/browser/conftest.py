@@ -70,9 +70,7 @@ def database_url(tmp_path: Path, demo_template: Path) -> str:
 @pytest.fixture(scope="session")
 def playwright_browser() -> Iterator[Any]:
     if not CHROMIUM.exists():
-        pytest.skip(
-            f"{CHROMIUM} not found: apt-get install chromium (or set RELIA_TEST_CHROMIUM) to run them"
-        )
+        pytest.skip(f"{CHROMIUM} not found: apt-get install chromium (or set RELIA_TEST_CHROMIUM) to run them")
     sync_playwright = pytest.importorskip("playwright.sync_api", reason=NO_PLAYWRIGHT).sync_playwright
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)

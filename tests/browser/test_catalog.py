@@ -207,13 +207,9 @@ def test_contact_addresses_are_shown_to_the_user_and_administrators_only(new_con
     expect(contacts).not_to_contain_text("hooks.acme.example")
     expect(contacts).to_contain_text("address shown only to jack and administrators")
     member.get_by_role("link", name=f"Signed in as {MEMBER}").click()
-    expect(member.get_by_role("list", name="Contact methods")).to_contain_text(
-        "ntfys://ntfy.sh/acme-ada-pager"
-    )
+    expect(member.get_by_role("list", name="Contact methods")).to_contain_text("ntfys://ntfy.sh/acme-ada-pager")
 
     admin = new_context().new_page()
     sign_in(admin)
     admin.goto("/users/jack")
-    expect(admin.get_by_role("list", name="Contact methods")).to_contain_text(
-        "https://hooks.acme.example/pager/jack"
-    )
+    expect(admin.get_by_role("list", name="Contact methods")).to_contain_text("https://hooks.acme.example/pager/jack")

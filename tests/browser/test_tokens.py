@@ -87,9 +87,7 @@ def test_an_invalid_name_is_reported_next_to_the_form(page):
     expect(page.get_by_role("table", name="Your tokens")).to_contain_text("No tokens yet.")
 
 
-@pytest.mark.parametrize(
-    ("username", "scopes"), [(ADMIN, ["read", "write", "admin"]), (MEMBER, ["read", "write"])]
-)
+@pytest.mark.parametrize(("username", "scopes"), [(ADMIN, ["read", "write", "admin"]), (MEMBER, ["read", "write"])])
 def test_scopes_offered_match_the_user(page, username, scopes):
     sign_in(page, username)
     page.goto("/tokens")

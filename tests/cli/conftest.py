@@ -105,9 +105,7 @@ def server(settings, db) -> Iterator[Server]:  # type: ignore[no-untyped-def]
     listener.bind(("127.0.0.1", 0))
     listener.listen(64)
     port = listener.getsockname()[1]
-    config = uvicorn.Config(
-        application, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="off"
-    )
+    config = uvicorn.Config(application, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="off")
     http_server = uvicorn.Server(config)
     thread = threading.Thread(target=http_server.run, kwargs={"sockets": [listener]}, daemon=True)
     thread.start()

@@ -52,7 +52,7 @@ def create_token(relia, user: str, scope: str) -> str:  # type: ignore[no-untype
 def test_validate_accepts_the_examples_without_a_database(relia, tmp_path):
     result = relia("validate", "-f", EXAMPLES, RELIA_DATABASE_URL=f"sqlite:///{tmp_path}/absent/none.db")
     assert result.exit_code == 0, result.output
-    assert result.stdout.strip() == f"Valid: {TOTAL} objects in 3 files."
+    assert result.stdout.strip() == f"Valid: {TOTAL} objects in 4 files."
 
 
 def test_validate_reports_the_file_line_document_and_field_of_each_problem(relia, tmp_path):
@@ -88,9 +88,7 @@ def test_validate_finds_dependency_cycles_within_the_files(relia, tmp_path):
     result = relia("validate", "-f", cycle)
 
     assert result.exit_code == 1
-    expected = (
-        f"{cycle}:8, document 1, Service/api, field spec.dependsOn: dependency cycle: api -> web -> api"
-    )
+    expected = f"{cycle}:8, document 1, Service/api, field spec.dependsOn: dependency cycle: api -> web -> api"
     assert expected in result.stderr
 
 
@@ -133,9 +131,7 @@ def test_diff_then_apply_then_apply_again(relia, db, examples_copy):
 
     services = examples_copy / "services.yaml"
     services.write_text(
-        services.read_text().replace(
-            "  tier: 4\n  description: 'Suggestions", "  tier: 3\n  description: 'Ideas"
-        ),
+        services.read_text().replace("  tier: 4\n  description: 'Suggestions", "  tier: 3\n  description: 'Ideas"),
         encoding="utf-8",
     )
     diff = relia("diff", "-f", examples_copy)
@@ -159,9 +155,7 @@ def test_diff_then_apply_then_apply_again(relia, db, examples_copy):
 def test_each_change_is_one_line_however_long(relia, tmp_path):
     slug = "a-service-with-a-rather-long-name-for-one-line"
     team = document("Team", "infra", "  name: Infra\n")
-    first = write(
-        tmp_path / "s.yaml", documents(team, document("Service", slug, "  name: Long\n  owner: infra\n"))
-    )
+    first = write(tmp_path / "s.yaml", documents(team, document("Service", slug, "  name: Long\n  owner: infra\n")))
     assert relia("apply", "-f", first).exit_code == 0
     spec = "  name: Longer\n  owner: infra\n  tier: 1\n  description: Now with a description.\n"
     second = write(tmp_path / "s.yaml", documents(team, document("Service", slug, spec)))
@@ -200,7 +194,7 @@ def test_export_to_a_folder_then_apply_it_changes_nothing(demo, db, tmp_path):
     exported = demo("export", "-o", out)
 
     assert exported.exit_code == 0, exported.output
-    assert sorted(path.name for path in out.iterdir()) == ["services.yaml", "teams.yaml", "users.yaml"]
+    assert sorted(path.name for path in out.iterdir()) == ["services.yaml", "slos.yaml", "teams.yaml", "users.yaml"]
     assert f"wrote {out / 'services.yaml'} ({EXAMPLE_COUNTS['Service']} objects)" in exported.stdout
     before = snapshot(db)
     applied = demo("apply", "-f", out)
@@ -210,7 +204,7 @@ def test_export_to_a_folder_then_apply_it_changes_nothing(demo, db, tmp_path):
     # To stdout: every document, ready to be piped into a file.
     printed = list(yaml.safe_load_all(demo("export").stdout))
     assert len(printed) == TOTAL
-    assert {doc["kind"] for doc in printed} == {"User", "Team", "Service"}
+    assert {doc["kind"] for doc in printed} == {"User", "Team", "Service", "SLO"}
 
 
 def test_exporting_again_into_the_same_folder_removes_files_of_kinds_now_empty(demo, db, tmp_path):
@@ -219,12 +213,13 @@ def test_exporting_again_into_the_same_folder_removes_files_of_kinds_now_empty(d
     # Every service goes: apply the users and teams alone, pruning.
     pruned = demo("apply", "-f", out / "users.yaml", "-f", out / "teams.yaml", "--prune")
     assert pruned.exit_code == 0, pruned.output
-    assert f"{EXAMPLE_COUNTS['Service']} to delete" in pruned.stdout
+    assert f"{EXAMPLE_COUNTS['Service'] + EXAMPLE_COUNTS['SLO']} to delete" in pruned.stdout
 
     again = demo("export", "-o", out)
 
     assert again.exit_code == 0, again.output
     assert f"removed {out / 'services.yaml'} (no objects)" in again.stdout
+    assert f"removed {out / 'slos.yaml'} (no objects)" in again.stdout
     assert sorted(path.name for path in out.iterdir()) == ["teams.yaml", "users.yaml"]
     before = snapshot(db)
     applied = demo("apply", "-f", out)
@@ -347,9 +342,7 @@ def test_a_team_member_changes_their_own_service_but_not_another_teams(demo, db,
     assert own.stdout.splitlines()[0] == "~ update Service/fraud-scoring (tier)"
     before = snapshot(db)
     services.write_text(
-        services.read_text().replace(
-            "tier: 2\n  description: Product search", "tier: 1\n  description: Product search"
-        )
+        services.read_text().replace("tier: 2\n  description: Product search", "tier: 1\n  description: Product search")
     )
 
     other = demo("apply", "-f", examples_copy, token=writer)
@@ -362,9 +355,7 @@ def test_a_team_member_changes_their_own_service_but_not_another_teams(demo, db,
     ]
     assert snapshot(db) == before
     entries = json.loads(demo("audit", "--key", "fraud-scoring", "-o", "json").stdout)
-    assert [(entry["actor"], entry["via"], entry["action"]) for entry in entries][:1] == [
-        ("bruno", "config", "update")
-    ]
+    assert [(entry["actor"], entry["via"], entry["action"]) for entry in entries][:1] == [("bruno", "config", "update")]
 
 
 def test_without_a_token_the_local_cli_acts_as_the_operator(demo):

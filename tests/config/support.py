@@ -16,7 +16,7 @@ from relia.core.auth import Principal
 from relia.core.db import Base, Database
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-EXAMPLE_COUNTS = {"User": 11, "Team": 4, "Service": 11}
+EXAMPLE_COUNTS = {"User": 11, "Team": 4, "Service": 11, "SLO": 8}
 
 
 def example_files() -> dict[str, str]:
@@ -27,9 +27,7 @@ def as_request(files: dict[str, str], *, prune: bool = False) -> dict[str, Any]:
     return {"files": [{"name": name, "content": content} for name, content in files.items()], "prune": prune}
 
 
-def post(
-    client: TestClient, verb: str, headers: dict[str, str], files: dict[str, str], *, prune: bool = False
-):  # type: ignore[no-untyped-def]
+def post(client: TestClient, verb: str, headers: dict[str, str], files: dict[str, str], *, prune: bool = False):  # type: ignore[no-untyped-def]
     return client.post(f"/api/v1/config/{verb}", json=as_request(files, prune=prune), headers=headers)
 
 
@@ -68,8 +66,7 @@ def snapshot(db: Database) -> dict[str, Any]:
     with db.reader() as session:
         exported = config_service.export(session, actor=Principal.system("snapshot"))
         counts = {
-            table.name: session.scalar(select(func.count()).select_from(table))
-            for table in Base.metadata.sorted_tables
+            table.name: session.scalar(select(func.count()).select_from(table)) for table in Base.metadata.sorted_tables
         }
         objects = {
             model.__name__: sorted(session.execute(select(key, model.version, model.config_managed)).all())

@@ -45,9 +45,7 @@ def service(client, slug: str, headers: dict[str, str]) -> dict[str, Any]:  # ty
 def exported_files(client, headers: dict[str, str]) -> dict[str, str]:  # type: ignore[no-untyped-def]
     response = client.get("/api/v1/config/export", headers=headers)
     assert response.status_code == 200, response.text
-    return {
-        f"{kind.lower()}s.yaml": dump(docs) for kind, docs in response.json()["documents"].items() if docs
-    }
+    return {f"{kind.lower()}s.yaml": dump(docs) for kind, docs in response.json()["documents"].items() if docs}
 
 
 def problems(response) -> list[tuple[Any, ...]]:  # type: ignore[no-untyped-def]
@@ -60,9 +58,7 @@ def problems(response) -> list[tuple[Any, ...]]:  # type: ignore[no-untyped-def]
 # ----------------------------------------------------------------------------------- apply, idempotency
 
 
-def test_applying_the_examples_creates_the_demo_organisation_and_a_second_apply_changes_nothing(
-    client, db, admin
-):
+def test_applying_the_examples_creates_the_demo_organisation_and_a_second_apply_changes_nothing(client, db, admin):
     first = apply_ok(client, admin, example_files())
     assert first["counts"] == {
         "create": sum(EXAMPLE_COUNTS.values()),
@@ -112,7 +108,7 @@ def test_export_then_apply_of_the_export_changes_nothing(client, db, seeded):
     )
     assert created.status_code == 201, created.text
     files = exported_files(client, seeded)
-    assert sorted(files) == ["services.yaml", "teams.yaml", "users.yaml"]
+    assert sorted(files) == ["services.yaml", "slos.yaml", "teams.yaml", "users.yaml"]
     # Defaults are left out, so the export reads like hand-written files.
     assert "role: member" not in files["teams.yaml"]
     assert "tier: 3\n" not in files["services.yaml"]
@@ -154,9 +150,7 @@ def test_diff_shows_create_update_delete_and_unchanged_with_the_changed_fields(c
     apply_ok(client, admin, {"infra.yaml": base})
     new = documents(
         team,
-        document(
-            "Service", "alpha", "  name: Alpha\n  owner: infra\n  tier: 1\n  description: Now tier 1.\n"
-        ),
+        document("Service", "alpha", "  name: Alpha\n  owner: infra\n  tier: 1\n  description: Now tier 1.\n"),
         document("Service", "beta", "  name: Beta\n  owner: infra\n"),
         document("Service", "delta", "  name: Delta\n  owner: infra\n  dependsOn: [alpha]\n"),
     )
@@ -244,15 +238,11 @@ def test_prune_refuses_to_delete_a_team_that_a_file_still_refers_to(client, db, 
 
 def test_prune_refuses_to_delete_a_team_that_owns_a_service_made_through_the_api(client, db, admin):
     apply_ok(client, admin, {"infra.yaml": document("Team", "infra", "  name: Infra\n")})
-    created = client.post(
-        "/api/v1/services", json={"slug": "x", "name": "X", "owner": "infra"}, headers=admin
-    )
+    created = client.post("/api/v1/services", json={"slug": "x", "name": "X", "owner": "infra"}, headers=admin)
     assert created.status_code == 201, created.text
     before = snapshot(db)
 
-    response = post(
-        client, "apply", admin, {"other.yaml": document("Team", "other", "  name: Other\n")}, prune=True
-    )
+    response = post(client, "apply", admin, {"other.yaml": document("Team", "other", "  name: Other\n")}, prune=True)
 
     assert response.status_code == 409, response.text
     assert "Team 'infra' still owns services (x)" in response.json()["detail"]
@@ -345,11 +335,7 @@ ERROR_CASES: dict[str, tuple[dict[str, str], int, list[tuple[Any, ...]], str]] =
         "valid integer",
     ),
     "missing-name": (
-        {
-            "bad.yaml": bad(
-                "apiVersion: relia.dev/v1\nkind: Team\nmetadata:\n  labels: {a: b}\nspec: {name: X}\n"
-            )
-        },
+        {"bad.yaml": bad("apiVersion: relia.dev/v1\nkind: Team\nmetadata:\n  labels: {a: b}\nspec: {name: X}\n")},
         422,
         [("bad.yaml", 2, "metadata.name", 13)],
         "required",
@@ -362,11 +348,7 @@ ERROR_CASES: dict[str, tuple[dict[str, str], int, list[tuple[Any, ...]], str]] =
     ),
     # A regular expression's "$" also matches before a final newline.
     "slug-with-a-newline": (
-        {
-            "bad.yaml": bad(
-                'apiVersion: relia.dev/v1\nkind: Team\nmetadata:\n  name: "infra\\n"\nspec: {name: X}\n'
-            )
-        },
+        {"bad.yaml": bad('apiVersion: relia.dev/v1\nkind: Team\nmetadata:\n  name: "infra\\n"\nspec: {name: X}\n')},
         422,
         [("bad.yaml", 2, "metadata.name", 13)],
         "must be lower-case letters, digits and dashes",
@@ -387,11 +369,7 @@ ERROR_CASES: dict[str, tuple[dict[str, str], int, list[tuple[Any, ...]], str]] =
         "refers to Team 'nobody', which does not exist",
     ),
     "dangling-member": (
-        {
-            "bad.yaml": bad(
-                document("Team", "t", "  name: T\n  members:\n    - user: ghost\n      role: manager\n")
-            )
-        },
+        {"bad.yaml": bad(document("Team", "t", "  name: T\n  members:\n    - user: ghost\n      role: manager\n"))},
         422,
         [("bad.yaml", 2, "spec.members.0.user", 17)],
         "refers to User 'ghost', which does not exist",
@@ -521,10 +499,7 @@ def test_a_team_member_cannot_change_another_teams_service(client, db, org):
         "Service",
         "ranker",
     )
-    assert (
-        "Only members of the owning team (or an administrator) may change service 'ranker'"
-        in error["message"]
-    )
+    assert "Only members of the owning team (or an administrator) may change service 'ranker'" in error["message"]
     assert snapshot(db) == before
 
 
@@ -562,9 +537,7 @@ def test_only_administrators_create_users_and_teams(client, db, org):
         ("User", "  name: Dave\n  email: dave@example.com\n"),
         ("Team", "  name: Dave's team\n"),
     ]:
-        response = post(
-            client, "apply", org.headers("alice:write"), {"new.yaml": document(kind, "dave", spec)}
-        )
+        response = post(client, "apply", org.headers("alice:write"), {"new.yaml": document(kind, "dave", spec)})
         assert response.status_code == 403, response.text
         (error,) = response.json()["errors"]
         assert (error["kind"], error["name"], error["document"]) == (kind, "dave", 1)
@@ -696,9 +669,10 @@ def test_plans_show_user_values_only_to_administrators_and_the_user(client, db, 
 def test_only_administrators_export_users(client, org):
     for key in ("alice:read", "alice:write", "root:write"):
         exported = client.get("/api/v1/config/export", headers=org.headers(key)).json()["documents"]
-        assert sorted(exported) == ["Service", "Team"], key
+        assert "User" not in exported and "DataSource" not in exported, key
+        assert {"Service", "Team"} <= set(exported), key
     exported = client.get("/api/v1/config/export", headers=org.headers("root:admin")).json()["documents"]
-    assert sorted(exported) == ["Service", "Team", "User"]
+    assert {"Service", "Team", "User", "DataSource"} <= set(exported)
     assert [doc["metadata"]["name"] for doc in exported["User"]] == ["alice", "bob", "carol", "root"]
 
 

@@ -45,9 +45,7 @@ def _clean():
 
 def schedule(db, clock, kind, key, due_in, **payload):
     with db.transaction() as session:
-        timers.schedule(
-            session, kind=kind, key=key, due_at=clock.now() + due_in, payload=payload, now=clock.now()
-        )
+        timers.schedule(session, kind=kind, key=key, due_at=clock.now() + due_in, payload=payload, now=clock.now())
 
 
 def count(db, model, *where):

@@ -73,9 +73,7 @@ class Totals:
     slots: int
 
 
-def totals(
-    data: dict, start: int, end: int, method: str, slice_minutes: int = 1, slice_target=None
-) -> Totals:
+def totals(data: dict, start: int, end: int, method: str, slice_minutes: int = 1, slice_target=None) -> Totals:
     """Totals over [start, end): minutes for Occurrences; complete slices ending in (start, end] otherwise."""
     if method == "Occurrences":
         g = sum((data[m][0] for m in range(start, end) if m in data), 0)

@@ -123,10 +123,7 @@ def test_other_periods_scale_the_30d_windows() -> None:
         (168, 14),
     ]
     # Calendar windows use their nominal length: a month is 30 days.
-    assert (
-        alert_policy(SLOSpec("99.9%", Budgeting.occurrences(), CalendarWindow("month", "UTC"))).catalog
-        is GOOGLE_30D
-    )
+    assert alert_policy(SLOSpec("99.9%", Budgeting.occurrences(), CalendarWindow("month", "UTC"))).catalog is GOOGLE_30D
 
 
 def test_lint_windows_that_round_to_zero() -> None:
@@ -135,9 +132,7 @@ def test_lint_windows_that_round_to_zero() -> None:
     assert quick.tier.short_minutes == 0 and not quick.can_fire
     assert [(lint.code, lint.severity) for lint in policy.lints()] == [("alert-window-zero", "error")]
     assert "page-quick" in policy.lints()[0].message
-    tiny = alert_policy(
-        spec(days=1), catalog=alert_catalog(300)
-    )  # 5 hours: every long window rounds to 0 too
+    tiny = alert_policy(spec(days=1), catalog=alert_catalog(300))  # 5 hours: every long window rounds to 0 too
     assert all(r.factor is None and not r.can_fire for r in tiny.rules[:1])
 
 
@@ -221,9 +216,7 @@ def test_totals_from_elsewhere_and_by_window() -> None:
     computed = totals_by_window(
         good, total, origin=0, now=5000, windows=policy.windows, budgeting=Budgeting.occurrences()
     )
-    assert alert_from_totals(computed, policy) == [
-        alert_status(good, total, origin=0, now=5000, policy=policy)
-    ]
+    assert alert_from_totals(computed, policy) == [alert_status(good, total, origin=0, now=5000, policy=policy)]
 
 
 # ------------------------------------------------------------------------------------------- property tests

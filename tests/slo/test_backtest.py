@@ -85,9 +85,7 @@ def test_workbook_ten_minute_burst_of_15_percent_errors() -> None:
     good = total.copy()
     start = 4 * 1440  # errors from t = 0 to t = 600 s
     good[start : start + 10] = 850
-    result = backtest(
-        good, total, policy=policy, step_seconds=60, origin_seconds=-start * 60, evaluate_from=60
-    )
+    result = backtest(good, total, policy=policy, step_seconds=60, origin_seconds=-start * 60, evaluate_from=60)
     short, _ = result.burn_rates(5)
     long, _ = result.burn_rates(60)
     times = result.times
@@ -103,9 +101,7 @@ def test_workbook_ten_minute_burst_of_15_percent_errors() -> None:
 
 
 def test_five_minute_steps() -> None:
-    policy = alert_policy(
-        SLOSpec("99.9%", Budgeting.occurrences(), RollingWindow(30 * 1440)), tiers=["page-quick"]
-    )
+    policy = alert_policy(SLOSpec("99.9%", Budgeting.occurrences(), RollingWindow(30 * 1440)), tiers=["page-quick"])
     total = np.ones(48)
     good = total.copy()
     good[24:30] = 0  # 30 minutes of full outage, from t = 0
@@ -128,9 +124,7 @@ def test_steps_must_divide_the_windows() -> None:
 
 
 def test_exclusions_silence_a_maintenance_window() -> None:
-    policy = alert_policy(
-        SLOSpec("99.9%", Budgeting.occurrences(), RollingWindow(30 * 1440)), tiers=["page-quick"]
-    )
+    policy = alert_policy(SLOSpec("99.9%", Budgeting.occurrences(), RollingWindow(30 * 1440)), tiers=["page-quick"])
     total = np.ones(240)
     good = total.copy()
     good[100:130] = 0  # a 30-minute outage inside declared maintenance
@@ -175,9 +169,7 @@ BUDGETINGS = st.one_of(
     min_events=st.sampled_from([0, 20]),
 )
 @settings(max_examples=40, deadline=None)
-def test_backtest_matches_a_reference_replay(
-    step, budgeting, windows, seed, start_minute, length, min_events
-):
+def test_backtest_matches_a_reference_replay(step, budgeting, windows, seed, start_minute, length, min_events):
     period = 60
     tiers = tuple(
         AlertTier(
@@ -257,6 +249,4 @@ def test_backtest_matches_a_reference_replay(
             end = origin + index + 1
             status = alert_status(good, total, origin=origin, now=end, policy=policy)
             assert status.page == bool(result.firing("page")[index])
-            assert [t.firing for t in status.tiers] == [
-                bool(result.firing(r.name)[index]) for r in policy.rules
-            ]
+            assert [t.firing for t in status.tiers] == [bool(result.firing(r.name)[index]) for r in policy.rules]

@@ -34,9 +34,7 @@ from tests.slo import reference
 TARGETS = ["90%", "95%", "99%", "99.5%", "99.9%", "99.99%"]
 BUDGETINGS = st.one_of(
     st.just(Budgeting.occurrences()),
-    st.builds(
-        Budgeting.timeslices, st.sampled_from([1, 2, 5, 7]), st.sampled_from(["0.9", "0.95", "0.99", "1"])
-    ),
+    st.builds(Budgeting.timeslices, st.sampled_from([1, 2, 5, 7]), st.sampled_from(["0.9", "0.95", "0.99", "1"])),
     st.builds(Budgeting.ratio_timeslices, st.sampled_from([1, 3, 5])),
 )
 
@@ -163,9 +161,7 @@ def test_rolling_windows_match_the_reference(
     errors=st.sampled_from([0.0, 0.02]),
 )
 @settings(max_examples=15, deadline=None)
-def test_calendar_windows_match_the_reference(
-    budgeting, target, anchor, offset, unit, seed, no_data, errors
-) -> None:
+def test_calendar_windows_match_the_reference(budgeting, target, anchor, offset, unit, seed, no_data, errors) -> None:
     zone, instant = anchor
     now = instant + offset
     spec = SLOSpec(target, budgeting, CalendarWindow(unit, zone))
@@ -196,8 +192,7 @@ def test_batches_equal_rows_one_by_one(budgeting, seed, rows, exclusions) -> Non
     ranges = [(1000 + s, 1000 + s + n) for s, n in exclusions]
     batch = budget_statuses(good, total, origin=1000, spec=spec, now=1240, exclusions=ranges)
     assert batch == [
-        budget_status(good[i], total[i], origin=1000, spec=spec, now=1240, exclusions=ranges)
-        for i in range(rows)
+        budget_status(good[i], total[i], origin=1000, spec=spec, now=1240, exclusions=ranges) for i in range(rows)
     ]
 
 
@@ -217,9 +212,7 @@ def test_batches_equal_rows_one_by_one(budgeting, seed, rows, exclusions) -> Non
 )
 def test_budget_minutes_table_b7(target: str, week: float, four_weeks: float, thirty_days: float) -> None:
     for days, minutes in ((7, week), (28, four_weeks), (30, thirty_days)):
-        spec = SLOSpec(
-            parse_target(target, percent=True), Budgeting.timeslices(1, "0.99"), RollingWindow(days * 1440)
-        )
+        spec = SLOSpec(parse_target(target, percent=True), Budgeting.timeslices(1, "0.99"), RollingWindow(days * 1440))
         now = days * 1440
         status = budget_status(np.ones(now), np.ones(now), origin=0, spec=spec, now=now)
         assert status.budget_total == minutes  # exact: correctly rounded from B x P
@@ -325,7 +318,5 @@ def test_totals_from_elsewhere() -> None:
     [status, empty] = budget_from_totals(WindowTotals.from_events([999_000, 0], [1_000_000, 0]), spec, span)
     assert status.consumed == 1.0 and status.budget_total == 1000.0
     assert empty.no_data
-    direct = window_totals(
-        np.ones(5), np.ones(5), origin=0, start=[0, 2], end=[5, 4], budgeting=spec.budgeting
-    )
+    direct = window_totals(np.ones(5), np.ones(5), origin=0, start=[0, 2], end=[5, 4], budgeting=spec.budgeting)
     assert direct.events.tolist() == [5.0, 2.0]

@@ -29,9 +29,7 @@ MAYBE = st.one_of(st.none(), st.floats(-3, 3, allow_nan=False))
 @given(MAYBE, MAYBE, st.integers(1, 10**6))
 @settings(max_examples=100, deadline=None)
 def test_time_to_exhaustion_matches_the_reference(remaining, burn, period) -> None:
-    assert time_to_exhaustion(remaining, burn, period) == reference.time_to_exhaustion(
-        remaining, burn, period
-    )
+    assert time_to_exhaustion(remaining, burn, period) == reference.time_to_exhaustion(remaining, burn, period)
 
 
 @pytest.mark.parametrize(("burn", "minutes"), [(1, 30 * DAY), (2, 15 * DAY), (10, 3 * DAY), (1000, 43.2)])
@@ -99,9 +97,7 @@ def test_evaluate_combines_budget_alerts_and_forecast() -> None:
     assert result.forecast.burn_rate == pytest.approx(50.0)  # 5 % over the last hour
     assert result.forecast.minutes_to_exhaustion == pytest.approx((1 - 300 / 4320) * length / 50)
     assert result.forecast.remaining_at_period_end == pytest.approx(-49)
-    rows = evaluate_slos(
-        np.stack([good, total]), np.stack([total, total]), origin=0, now=length, policy=policy
-    )
+    rows = evaluate_slos(np.stack([good, total]), np.stack([total, total]), origin=0, now=length, policy=policy)
     assert rows[0] == result and not rows[1].alerts.page and rows[1].budget.consumed == 0
     quiet = evaluate_slo(good, total, origin=0, now=length + 61, policy=policy)  # no data in the last hour
     assert quiet.forecast.burn_rate is None and quiet.forecast.minutes_to_exhaustion is None

@@ -17,9 +17,7 @@ def test_the_package_imports_nothing_with_io() -> None:
         f"{path.name} imports {name}"
         for path in sorted(PACKAGE.glob("*.py"))
         for name in imports_of(path)
-        if any(
-            name == prefix or name.startswith(prefix + ".") for prefix in (*IO_MODULES, "httpx", "pathlib")
-        )
+        if any(name == prefix or name.startswith(prefix + ".") for prefix in (*IO_MODULES, "httpx", "pathlib"))
     ]
     assert offenders == []
 
@@ -29,9 +27,7 @@ def test_the_package_never_reads_the_clock() -> None:
         f"{path.name}:{node.lineno} calls {node.func.attr}"
         for path in sorted(PACKAGE.glob("*.py"))
         for node in ast.walk(ast.parse(path.read_text()))
-        if isinstance(node, ast.Call)
-        and isinstance(node.func, ast.Attribute)
-        and node.func.attr in CLOCK_CALLS
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in CLOCK_CALLS
     ]
     assert calls == []
 

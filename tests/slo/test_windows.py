@@ -88,9 +88,7 @@ def test_format_duration_picks_the_largest_exact_unit() -> None:
 
 def test_parse_window() -> None:
     assert parse_window("28d") == RollingWindow(40320)
-    assert parse_window("1M", calendar_zone="Europe/Berlin") == CalendarWindow(
-        CalendarUnit.MONTH, "Europe/Berlin"
-    )
+    assert parse_window("1M", calendar_zone="Europe/Berlin") == CalendarWindow(CalendarUnit.MONTH, "Europe/Berlin")
     assert parse_window("1w", calendar_zone="UTC").unit is CalendarUnit.WEEK
     with pytest.raises(ValueError, match="calendar window must be one of"):
         parse_window("1m", calendar_zone="UTC")

@@ -102,17 +102,13 @@ def test_relia_up_serves_ticks_survives_a_killed_worker_and_stops_on_ctrl_c(tmp_
     try:
         ready = _wait_ready(port, up)
         assert ready["checks"]["worker"]["ok"] is True
-        workers = subprocess.run(
-            ["pgrep", "-f", "-P", str(up.pid), "relia worker"], capture_output=True, text=True
-        )
+        workers = subprocess.run(["pgrep", "-f", "-P", str(up.pid), "relia worker"], capture_output=True, text=True)
         worker_pids = [int(pid) for pid in workers.stdout.split()]
         assert len(worker_pids) == 1
         os.kill(worker_pids[0], signal.SIGKILL)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            again = subprocess.run(
-                ["pgrep", "-f", "-P", str(up.pid), "relia worker"], capture_output=True, text=True
-            )
+            again = subprocess.run(["pgrep", "-f", "-P", str(up.pid), "relia worker"], capture_output=True, text=True)
             if again.stdout.split() and int(again.stdout.split()[0]) != worker_pids[0]:
                 break
             time.sleep(0.2)

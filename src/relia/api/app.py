@@ -19,12 +19,13 @@ from relia.core.auth import TokenVerifier
 from relia.core.clock import Clock, SystemClock
 from relia.core.db import Database
 from relia.core.settings import Settings
+from relia.slo import api as slo_api
 from relia.worker.queue import make_huey
 
 API_PREFIX = "/api/v1"
 STATIC_DIR = Path(__file__).resolve().parent.parent / "web" / "static"
 
-DOMAIN_ROUTERS: list[APIRouter] = [catalog_api.router, config_api.router, records.router]
+DOMAIN_ROUTERS: list[APIRouter] = [catalog_api.router, config_api.router, records.router, slo_api.router]
 
 DESCRIPTION = """
 Relia keeps a growing product reliable: SLOs and error budgets, release gates, on-call and paging.
@@ -80,8 +81,10 @@ def create_app(
     for router in DOMAIN_ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
 
+    from relia.slo import pages as slo_pages
     from relia.web import pages
 
     app.include_router(pages.router, include_in_schema=False)
+    app.include_router(slo_pages.router, include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static")
     return app

@@ -64,19 +64,13 @@ def _touch_token_later(request: Request, token_id: int, now: datetime) -> None:
         log.info("auth.last_used_skipped", token_id=token_id)
 
 
-def authenticate(
-    request: Request, session: Session, now: datetime, *, required: bool = True
-) -> Principal | None:
+def authenticate(request: Request, session: Session, now: datetime, *, required: bool = True) -> Principal | None:
     request_id = request.scope.get("state", {}).get("request_id")
     token = _bearer(request)
     if token is not None:
-        result = identity.authenticate_token(
-            session, token, verifier=request.app.state.token_verifier, now=now
-        )
+        result = identity.authenticate_token(session, token, verifier=request.app.state.token_verifier, now=now)
         if result is None:
-            raise Unauthorized(
-                "The token is unknown, expired or revoked.", headers={"WWW-Authenticate": "Bearer"}
-            )
+            raise Unauthorized("The token is unknown, expired or revoked.", headers={"WWW-Authenticate": "Bearer"})
         principal, stale = result
         if stale and principal.token_id is not None:
             # End the request's read-only transaction first: on SQLite a write request's transaction holds
@@ -97,9 +91,7 @@ def authenticate(
     if request.app.state.local_operator:
         return Principal.system("local-operator", via=Via.cli).with_via(Via.cli, request_id)
     if required:
-        raise Unauthorized(
-            "Sign in, or send 'Authorization: Bearer <token>'.", headers={"WWW-Authenticate": "Bearer"}
-        )
+        raise Unauthorized("Sign in, or send 'Authorization: Bearer <token>'.", headers={"WWW-Authenticate": "Bearer"})
     return None
 
 
@@ -139,9 +131,7 @@ class PageParams:
     def __init__(
         self,
         limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page")] = DEFAULT_LIMIT,
-        cursor: Annotated[
-            str | None, Query(max_length=500, description="From the previous page's nextCursor")
-        ] = None,
+        cursor: Annotated[str | None, Query(max_length=500, description="From the previous page's nextCursor")] = None,
     ) -> None:
         self.limit = limit
         self.cursor = cursor

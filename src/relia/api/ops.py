@@ -59,9 +59,7 @@ def readyz(request: Request) -> Readiness:
             }
     except Exception as exc:  # readiness must answer, whatever is broken
         checks.setdefault("database", {"ok": False, "error": type(exc).__name__})
-    ready = all(check["ok"] for check in checks.values()) and {"database", "migrations", "worker"} <= set(
-        checks
-    )
+    ready = all(check["ok"] for check in checks.values()) and {"database", "migrations", "worker"} <= set(checks)
     body = Readiness(status="ready" if ready else "not ready", checks=checks)
     if not ready:
         return JSONResponse(body.model_dump(), status_code=503)  # type: ignore[return-value]
@@ -104,9 +102,7 @@ class EngineCollector(Collector):
                     select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
                 ):
                     outbox.add_metric([status], float(count))
-                timers.add_metric(
-                    [], float(session.scalar(select(func.count()).where(Timer.due_at <= now)) or 0)
-                )
+                timers.add_metric([], float(session.scalar(select(func.count()).where(Timer.due_at <= now)) or 0))
         except Exception:
             pass
         yield from (lag, age, duration, outbox, timers)

@@ -123,9 +123,7 @@ def install(app: FastAPI) -> None:
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         slug, title = _STATUS_TITLES.get(exc.status_code, ("error", "Error"))
         detail = exc.detail if isinstance(exc.detail, str) else title
-        return _problem_response(
-            exc.status_code, title, detail, slug, request, headers=getattr(exc, "headers", None)
-        )
+        return _problem_response(exc.status_code, title, detail, slug, request, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(StaleDataError)
     async def _stale(request: Request, exc: StaleDataError) -> JSONResponse:
@@ -143,8 +141,7 @@ def install(app: FastAPI) -> None:
         return _problem_response(
             409,
             "Conflict",
-            "The change conflicts with another one made at the same time "
-            "(a name taken, or an object in use); retry.",
+            "The change conflicts with another one made at the same time (a name taken, or an object in use); retry.",
             "conflict",
             request,
         )
@@ -157,8 +154,7 @@ def install(app: FastAPI) -> None:
         return _problem_response(
             400,
             "Bad request",
-            "A value in the request cannot be stored or searched for (for example, it contains a NUL "
-            "character).",
+            "A value in the request cannot be stored or searched for (for example, it contains a NUL character).",
             "bad-request",
             request,
         )

@@ -76,9 +76,7 @@ def audit_log(
         statement = statement.where(AuditEntry.actor == by)
     rows = session.scalars(statement.limit(page.limit + 1)).all()
     items = [AuditEntryOut.model_validate(row) for row in rows[: page.limit]]
-    return Page[AuditEntryOut](
-        items=items, next_cursor=encode_cursor(items[-1].id) if len(rows) > page.limit else None
-    )
+    return Page[AuditEntryOut](items=items, next_cursor=encode_cursor(items[-1].id) if len(rows) > page.limit else None)
 
 
 @router.get("/timeline", tags=["timeline"], summary="Timeline events, newest first")
@@ -87,9 +85,7 @@ def timeline(
     actor: PrincipalDep,
     page: PageDep,
     service: Annotated[str | None, Query(max_length=63)] = None,
-    type: Annotated[
-        str | None, Query(max_length=80, description="Event type, or a prefix ending in '.'")
-    ] = None,
+    type: Annotated[str | None, Query(max_length=80, description="Event type, or a prefix ending in '.'")] = None,
 ) -> Page[TimelineEventOut]:
     statement = (
         select(TimelineEvent, Service.slug)
@@ -103,9 +99,7 @@ def timeline(
         statement = statement.where(Service.slug == service)
     if type:
         statement = statement.where(
-            TimelineEvent.type.startswith(type, autoescape=True)
-            if type.endswith(".")
-            else TimelineEvent.type == type
+            TimelineEvent.type.startswith(type, autoescape=True) if type.endswith(".") else TimelineEvent.type == type
         )
     rows = session.execute(statement.limit(page.limit + 1)).all()
     items = [

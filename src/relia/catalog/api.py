@@ -53,9 +53,7 @@ def list_users(
     status_code=status.HTTP_201_CREATED,
     responses=CONFLICT,
 )
-def create_user(
-    body: UserCreate, session: SessionDep, actor: PrincipalDep, now: NowDep, response: Response
-) -> UserOut:
+def create_user(body: UserCreate, session: SessionDep, actor: PrincipalDep, now: NowDep, response: Response) -> UserOut:
     # The answer is the object as this request wrote it, shaped before commit: read again afterwards, it
     # could already carry someone else's next change under a newer version.
     out = service.user_out(service.create_user(session, actor=actor, data=body, now=now), actor)
@@ -93,9 +91,7 @@ def update_user(
     if_match: IfMatchDep,
     response: Response,
 ) -> UserOut:
-    user = service.update_user(
-        session, actor=actor, username=username, changes=body, now=now, if_match=if_match
-    )
+    user = service.update_user(session, actor=actor, username=username, changes=body, now=now, if_match=if_match)
     out = service.user_out(user, actor)  # as written by this request (see create_user)
     session.commit()
     response.headers["ETag"] = etag(out.version)
@@ -109,9 +105,7 @@ def update_user(
     status_code=status.HTTP_204_NO_CONTENT,
     responses={**NOT_FOUND, **CONFLICT},
 )
-def delete_user(
-    username: Key, session: SessionDep, actor: PrincipalDep, now: NowDep, if_match: IfMatchDep
-) -> None:
+def delete_user(username: Key, session: SessionDep, actor: PrincipalDep, now: NowDep, if_match: IfMatchDep) -> None:
     service.delete_user(session, actor=actor, username=username, now=now, if_match=if_match)
     session.commit()
 
@@ -123,12 +117,8 @@ def delete_user(
     status_code=status.HTTP_204_NO_CONTENT,
     responses=NOT_FOUND,
 )
-def set_password(
-    username: Key, body: PasswordSet, session: SessionDep, actor: PrincipalDep, now: NowDep
-) -> None:
-    service.set_password(
-        session, actor=actor, username=username, password_hash=hash_password(body.password), now=now
-    )
+def set_password(username: Key, body: PasswordSet, session: SessionDep, actor: PrincipalDep, now: NowDep) -> None:
+    service.set_password(session, actor=actor, username=username, password_hash=hash_password(body.password), now=now)
     session.commit()
 
 
@@ -148,9 +138,7 @@ def list_teams(session: SessionDep, actor: PrincipalDep, page: PageDep) -> Page[
     status_code=status.HTTP_201_CREATED,
     responses=CONFLICT,
 )
-def create_team(
-    body: TeamCreate, session: SessionDep, actor: PrincipalDep, now: NowDep, response: Response
-) -> TeamOut:
+def create_team(body: TeamCreate, session: SessionDep, actor: PrincipalDep, now: NowDep, response: Response) -> TeamOut:
     out = service.team_out(service.create_team(session, actor=actor, data=body, now=now))
     session.commit()  # after shaping the answer (see create_user)
     response.headers["ETag"] = etag(out.version)
@@ -193,9 +181,7 @@ def update_team(
     status_code=status.HTTP_204_NO_CONTENT,
     responses={**NOT_FOUND, **CONFLICT},
 )
-def delete_team(
-    slug: Key, session: SessionDep, actor: PrincipalDep, now: NowDep, if_match: IfMatchDep
-) -> None:
+def delete_team(slug: Key, session: SessionDep, actor: PrincipalDep, now: NowDep, if_match: IfMatchDep) -> None:
     service.delete_team(session, actor=actor, slug=slug, now=now, if_match=if_match)
     session.commit()
 
@@ -270,9 +256,7 @@ def update_service(
     status_code=status.HTTP_204_NO_CONTENT,
     responses={**NOT_FOUND, **CONFLICT},
 )
-def delete_service(
-    slug: Key, session: SessionDep, actor: PrincipalDep, now: NowDep, if_match: IfMatchDep
-) -> None:
+def delete_service(slug: Key, session: SessionDep, actor: PrincipalDep, now: NowDep, if_match: IfMatchDep) -> None:
     service.delete_service(session, actor=actor, slug=slug, now=now, if_match=if_match)
     session.commit()
 
@@ -280,9 +264,7 @@ def delete_service(
 # ---------------------------------------------------------------------------------------------- tokens
 
 
-@router.get(
-    "/tokens", tags=["tokens"], summary="List API tokens (yours; administrators may ask for anyone's)"
-)
+@router.get("/tokens", tags=["tokens"], summary="List API tokens (yours; administrators may ask for anyone's)")
 def list_tokens(
     session: SessionDep,
     actor: PrincipalDep,

@@ -27,9 +27,7 @@ from relia.core.errors import FieldError, Forbidden, InvalidInput, NotFound
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
-def _principal(
-    session: Session, user: User, scope: Scope, via: Via, token_id: int | None = None
-) -> Principal:
+def _principal(session: Session, user: User, scope: Scope, via: Via, token_id: int | None = None) -> Principal:
     memberships = session.execute(
         select(TeamMembership.team_id, TeamMembership.role).where(TeamMembership.user_id == user.id)
     ).all()
@@ -47,9 +45,7 @@ def _principal(
     )
 
 
-def principal_for_user(
-    session: Session, username: str, *, scope: Scope = Scope.admin, via: Via = Via.cli
-) -> Principal:
+def principal_for_user(session: Session, username: str, *, scope: Scope = Scope.admin, via: Via = Via.cli) -> Principal:
     user = session.scalars(select(User).where(User.username == username)).one_or_none()
     if user is None:
         raise NotFound(f"There is no user {username!r}.")
@@ -97,9 +93,7 @@ def token_out(api_token: ApiToken, username: str) -> TokenOut:
     )
 
 
-def create_token(
-    session: Session, *, actor: Principal, data: TokenCreate, now: datetime
-) -> tuple[ApiToken, str, str]:
+def create_token(session: Session, *, actor: Principal, data: TokenCreate, now: datetime) -> tuple[ApiToken, str, str]:
     """Returns (row, owner's username, the plaintext token, which is never stored)."""
     actor.require_write()
     username = data.user or actor.name
@@ -139,12 +133,8 @@ def create_token(
     return api_token, username, new.plaintext
 
 
-def list_tokens(
-    session: Session, *, actor: Principal, username: str | None = None
-) -> list[tuple[ApiToken, str]]:
-    statement = (
-        select(ApiToken, User.username).join(User, ApiToken.user_id == User.id).order_by(ApiToken.created_at)
-    )
+def list_tokens(session: Session, *, actor: Principal, username: str | None = None) -> list[tuple[ApiToken, str]]:
+    statement = select(ApiToken, User.username).join(User, ApiToken.user_id == User.id).order_by(ApiToken.created_at)
     if username is not None:
         statement = statement.where(User.username == username)
     if not actor.acts_as_admin:
@@ -154,13 +144,9 @@ def list_tokens(
     return [(api_token, name) for api_token, name in session.execute(statement).all()]
 
 
-def revoke_token(
-    session: Session, *, actor: Principal, public_id: str, now: datetime
-) -> tuple[ApiToken, str]:
+def revoke_token(session: Session, *, actor: Principal, public_id: str, now: datetime) -> tuple[ApiToken, str]:
     row = session.execute(
-        select(ApiToken, User.username)
-        .join(User, ApiToken.user_id == User.id)
-        .where(ApiToken.public_id == public_id)
+        select(ApiToken, User.username).join(User, ApiToken.user_id == User.id).where(ApiToken.public_id == public_id)
     ).one_or_none()
     if row is None:
         raise NotFound(f"There is no token {public_id!r}.")
@@ -191,14 +177,8 @@ def login(
 ) -> tuple[str, User] | None:
     """Check the password; on success store a new session and return (cookie value, user)."""
     login_name = login_name.strip().lower()
-    user = session.scalars(
-        select(User).where((User.username == login_name) | (User.email == login_name))
-    ).one_or_none()
-    if (
-        not verify_password(user.password_hash if user else None, password)
-        or user is None
-        or not user.is_active
-    ):
+    user = session.scalars(select(User).where((User.username == login_name) | (User.email == login_name))).one_or_none()
+    if not verify_password(user.password_hash if user else None, password) or user is None or not user.is_active:
         return None
     cookie, stored = new_session_token()
     session.execute(delete(WebSession).where(WebSession.user_id == user.id, WebSession.expires_at <= now))
@@ -213,9 +193,7 @@ def login(
     )
     audit.record(
         session,
-        actor=Principal(
-            name=user.username, user_id=user.id, is_admin=user.is_admin, scope=Scope.read, via=Via.web
-        ),
+        actor=Principal(name=user.username, user_id=user.id, is_admin=user.is_admin, scope=Scope.read, via=Via.web),
         action="login",
         kind="User",
         key=user.username,
@@ -249,9 +227,7 @@ def logout(session: Session, cookie: str) -> None:
 def user_with_memberships(session: Session, user_id: int) -> User | None:
     return (
         session.scalars(
-            select(User)
-            .where(User.id == user_id)
-            .options(joinedload(User.memberships).joinedload(TeamMembership.team))
+            select(User).where(User.id == user_id).options(joinedload(User.memberships).joinedload(TeamMembership.team))
         )
         .unique()
         .one_or_none()

@@ -85,10 +85,7 @@ class TeamKind(Kind):
 
     def references(self, obj: ConfigObject) -> Iterable[Reference]:
         spec: TeamSpec = obj.spec  # type: ignore[assignment]
-        return [
-            Reference("User", member.user, ("members", index, "user"))
-            for index, member in enumerate(spec.members)
-        ]
+        return [Reference("User", member.user, ("members", index, "user")) for index, member in enumerate(spec.members)]
 
     def current(self, session: Session) -> dict[str, Current]:
         teams = session.scalars(
@@ -142,18 +139,14 @@ class ServiceKind(Kind):
             yield Reference("Service", slug, ("dependsOn", index))
 
     def check_set(self, desired: dict[str, ConfigObject], current: dict[str, Current]) -> list[ConfigProblem]:
-        edges: dict[str, set[str]] = {
-            name: set(spec.spec.get("dependsOn", [])) for name, spec in current.items()
-        }
+        edges: dict[str, set[str]] = {name: set(spec.spec.get("dependsOn", [])) for name, spec in current.items()}
         problems = []
         for name, obj in desired.items():
             depends_on = obj.spec.depends_on  # type: ignore[attr-defined]
             edges[name] = set(depends_on)
             if name in depends_on:
                 problems.append(
-                    obj.problem(
-                        "a service cannot depend on itself", ("spec", "dependsOn", depends_on.index(name))
-                    )
+                    obj.problem("a service cannot depend on itself", ("spec", "dependsOn", depends_on.index(name)))
                 )
         cycle = rules.find_cycle(edges)
         if cycle and not problems:

@@ -42,9 +42,7 @@ class User(VersionedMixin, Base):
     contact_methods: Mapped[list[ContactMethod]] = relationship(
         back_populates="user", cascade="all, delete-orphan", order_by="ContactMethod.position"
     )
-    memberships: Mapped[list[TeamMembership]] = relationship(
-        back_populates="user", cascade="all, delete-orphan"
-    )
+    memberships: Mapped[list[TeamMembership]] = relationship(back_populates="user", cascade="all, delete-orphan")
 
 
 class ContactMethod(Base):
@@ -70,9 +68,7 @@ class Team(VersionedMixin, Base):
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
 
-    memberships: Mapped[list[TeamMembership]] = relationship(
-        back_populates="team", cascade="all, delete-orphan"
-    )
+    memberships: Mapped[list[TeamMembership]] = relationship(back_populates="team", cascade="all, delete-orphan")
     services: Mapped[list[Service]] = relationship(back_populates="owner_team")
 
 
@@ -80,9 +76,7 @@ class TeamMembership(Base):
     __tablename__ = "team_memberships"
 
     team_id: Mapped[int] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True)
-    user_id: Mapped[int] = mapped_column(
-        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
-    )
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True)
     role: Mapped[str] = mapped_column(String(20), default="member")
 
     team: Mapped[Team] = relationship(back_populates="memberships")

@@ -64,9 +64,7 @@ def get_user(session: Session, username: str, *, for_update: bool = False) -> Us
     statement = (
         select(User)
         .where(User.username == username)
-        .options(
-            selectinload(User.contact_methods), selectinload(User.memberships).joinedload(TeamMembership.team)
-        )
+        .options(selectinload(User.contact_methods), selectinload(User.memberships).joinedload(TeamMembership.team))
     )
     user = session.scalars(_locked(statement, User) if for_update else statement).one_or_none()
     if user is None:
@@ -79,9 +77,7 @@ def list_users(
 ) -> tuple[list[User], str | None]:
     statement = (
         select(User)
-        .options(
-            selectinload(User.contact_methods), selectinload(User.memberships).joinedload(TeamMembership.team)
-        )
+        .options(selectinload(User.contact_methods), selectinload(User.memberships).joinedload(TeamMembership.team))
         .order_by(User.username)
     )
     after = decode_cursor(cursor)
@@ -124,9 +120,7 @@ def user_out(user: User, viewer: Principal) -> UserOut:
         admin=user.is_admin,
         active=user.is_active,
         contact_methods=[
-            ContactMethodOut(
-                name=method.name, kind=method.kind, address=method.address if may_see_addresses else None
-            )
+            ContactMethodOut(name=method.name, kind=method.kind, address=method.address if may_see_addresses else None)
             for method in user.contact_methods
         ],
         teams=sorted(
@@ -139,21 +133,15 @@ def user_out(user: User, viewer: Principal) -> UserOut:
     )
 
 
-def _ensure_unique_user(
-    session: Session, *, username: str | None, email: str | None, exclude_id: int | None
-) -> None:
+def _ensure_unique_user(session: Session, *, username: str | None, email: str | None, exclude_id: int | None) -> None:
     if username is not None:
         clash = session.scalar(select(User.id).where(User.username == username))
         if clash is not None and clash != exclude_id:
-            raise Conflict(
-                f"A user {username!r} exists already.", errors=[FieldError("username", "already taken")]
-            )
+            raise Conflict(f"A user {username!r} exists already.", errors=[FieldError("username", "already taken")])
     if email is not None:
         clash = session.scalar(select(User.id).where(User.email == email))
         if clash is not None and clash != exclude_id:
-            raise Conflict(
-                f"Another user has the email {email!r}.", errors=[FieldError("email", "already taken")]
-            )
+            raise Conflict(f"Another user has the email {email!r}.", errors=[FieldError("email", "already taken")])
 
 
 def _set_contact_methods(user: User, methods: Sequence[Any]) -> None:
@@ -267,14 +255,10 @@ def delete_user(
     before = user_spec(user)
     session.delete(user)
     session.flush()
-    audit.record(
-        session, actor=actor, action="delete", kind="User", key=username, before=before, after=None, now=now
-    )
+    audit.record(session, actor=actor, action="delete", kind="User", key=username, before=before, after=None, now=now)
 
 
-def set_password(
-    session: Session, *, actor: Principal, username: str, password_hash: str, now: datetime
-) -> None:
+def set_password(session: Session, *, actor: Principal, username: str, password_hash: str, now: datetime) -> None:
     user = get_user(session, username, for_update=True)
     actor.require_write()
     if not (actor.acts_as_admin or actor.user_id == user.id):
@@ -329,8 +313,7 @@ def team_spec(team: Team) -> dict[str, Any]:
         name=team.name,
         description=team.description,
         members=[
-            MemberSpec.model_construct(user=membership.user.username, role=membership.role)
-            for membership in members
+            MemberSpec.model_construct(user=membership.user.username, role=membership.role) for membership in members
         ],
     ).model_dump(mode="json")
 
@@ -434,15 +417,11 @@ def update_team(
     if after != before:
         _mark_changed(team, now)
         session.flush()
-        audit.record(
-            session, actor=actor, action="update", kind="Team", key=slug, before=before, after=after, now=now
-        )
+        audit.record(session, actor=actor, action="update", kind="Team", key=slug, before=before, after=after, now=now)
     return team
 
 
-def delete_team(
-    session: Session, *, actor: Principal, slug: str, now: datetime, if_match: int | None = None
-) -> None:
+def delete_team(session: Session, *, actor: Principal, slug: str, now: datetime, if_match: int | None = None) -> None:
     actor.require_admin()
     team = get_team(session, slug, for_update=True)
     check_version("Team", slug, team.version, if_match, if_match=True)
@@ -452,9 +431,7 @@ def delete_team(
     before = team_spec(team)
     session.delete(team)
     session.flush()
-    audit.record(
-        session, actor=actor, action="delete", kind="Team", key=slug, before=before, after=None, now=now
-    )
+    audit.record(session, actor=actor, action="delete", kind="Team", key=slug, before=before, after=None, now=now)
 
 
 # ---------------------------------------------------------------------------------------------- services
@@ -538,9 +515,7 @@ def service_out(service: Service) -> ServiceOut:
 def _team_by_slug(session: Session, slug: str, path: str) -> Team:
     team = session.scalars(select(Team).where(Team.slug == slug)).one_or_none()
     if team is None:
-        raise InvalidInput(
-            f"There is no team {slug!r}.", errors=[FieldError(path, f"there is no team {slug!r}")]
-        )
+        raise InvalidInput(f"There is no team {slug!r}.", errors=[FieldError(path, f"there is no team {slug!r}")])
     return team
 
 
@@ -548,11 +523,7 @@ def _resolve_dependencies(session: Session, service: Service, slugs: Sequence[st
     if service.slug in slugs:
         raise InvalidInput(
             "A service cannot depend on itself.",
-            errors=[
-                FieldError(
-                    f"dependsOn.{list(slugs).index(service.slug)}", "a service cannot depend on itself"
-                )
-            ],
+            errors=[FieldError(f"dependsOn.{list(slugs).index(service.slug)}", "a service cannot depend on itself")],
         )
     found = {s.slug: s for s in session.scalars(select(Service).where(Service.slug.in_(list(slugs))))}
     missing = [
@@ -590,9 +561,7 @@ def create_service(
     owner = _team_by_slug(session, data.owner, "owner")
     actor.require_team(owner.id, f"services owned by team {owner.slug!r}")
     if session.scalar(select(Service.id).where(Service.slug == data.slug)) is not None:
-        raise Conflict(
-            f"A service {data.slug!r} exists already.", errors=[FieldError("slug", "already taken")]
-        )
+        raise Conflict(f"A service {data.slug!r} exists already.", errors=[FieldError("slug", "already taken")])
     service = Service(
         slug=data.slug,
         name=data.name,
@@ -677,15 +646,20 @@ def delete_service(
     service = get_service(session, slug, for_update=True)
     actor.require_team(service.owner_team_id, f"service {slug!r}")
     check_version("Service", slug, service.version, if_match, if_match=True)
-    if service.dependents:
-        users = ", ".join(dependent.slug for dependent in service.dependents)
-        raise Conflict(f"Service {slug!r} is a dependency of {users}; remove those dependencies first.")
+    # Asked of the database, not the loaded collection: an apply may have just removed these dependencies.
+    session.flush()
+    users = session.scalars(
+        select(Service.slug)
+        .join(service_dependencies, service_dependencies.c.service_id == Service.id)
+        .where(service_dependencies.c.depends_on_id == service.id)
+        .order_by(Service.slug)
+    ).all()
+    if users:
+        raise Conflict(f"Service {slug!r} is a dependency of {', '.join(users)}; remove those dependencies first.")
     before = service_spec(service)
     session.delete(service)
     session.flush()
-    audit.record(
-        session, actor=actor, action="delete", kind="Service", key=slug, before=before, after=None, now=now
-    )
+    audit.record(session, actor=actor, action="delete", kind="Service", key=slug, before=before, after=None, now=now)
 
 
 # ---------------------------------------------------------------------------------------------- helpers

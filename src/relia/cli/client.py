@@ -51,9 +51,7 @@ class Client:
     def mode(self) -> str:
         return f"remote {self.url}" if self.url else "local database"
 
-    def request(
-        self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None
-    ) -> Any:
+    def request(self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None) -> Any:
         try:
             response = self._http.request(
                 method,
@@ -68,9 +66,7 @@ class Client:
                 problem = response.json()
             except ValueError:
                 problem = {"title": f"HTTP {response.status_code}", "detail": response.text[:500]}
-            raise ApiError(
-                response.status_code, problem if isinstance(problem, dict) else {"detail": str(problem)}
-            )
+            raise ApiError(response.status_code, problem if isinstance(problem, dict) else {"detail": str(problem)})
         if response.status_code == 204 or not response.content:
             return None
         return response.json()

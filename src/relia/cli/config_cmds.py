@@ -6,13 +6,12 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from relia.cli.client import ApiError, Client
 from relia.cli.output import Format, console, emit, error_console, format_error, print_problem
 
-PathsOpt = Annotated[
-    list[Path], typer.Option("--file", "-f", help="A YAML file or a folder of them (repeatable)")
-]
+PathsOpt = Annotated[list[Path], typer.Option("--file", "-f", help="A YAML file or a folder of them (repeatable)")]
 OutputOpt = Annotated[Format, typer.Option("--output", "-o", help="table, json or yaml")]
 
 
@@ -48,15 +47,14 @@ def _print_plan(plan: dict[str, Any], output: Format, *, verbose: bool) -> None:
     for change in plan["changes"]:
         if change["action"] == "unchanged" and not verbose:
             continue
-        fields = (
-            f" ({', '.join(change['fields'])})" if change["action"] == "update" and change["fields"] else ""
-        )
+        fields = f" ({', '.join(change['fields'])})" if change["action"] == "update" and change["fields"] else ""
         # soft_wrap: one line per change even when the output is not a terminal (rich assumes 80 columns).
         console.print(
             f"{_SYMBOLS[change['action']]} {change['kind']}/{change['name']}{fields}",
             highlight=False,
             soft_wrap=True,
         )
+    _print_warnings(plan.get("warnings", []))
     counts = plan["counts"]
     verb = "Applied" if plan["applied"] else "Plan"
     console.print(
@@ -66,6 +64,11 @@ def _print_plan(plan: dict[str, Any], output: Format, *, verbose: bool) -> None:
     )
     if not any(counts[action] for action in ("create", "update", "delete")):
         console.print("No changes.")
+
+
+def _print_warnings(warnings: list[dict[str, Any]]) -> None:
+    for warning in warnings:
+        error_console.print(f"[yellow]warning[/]: {escape(format_error(warning))}", highlight=False, soft_wrap=True)
 
 
 def _send(path: str, files: list[dict[str, str]], prune: bool) -> dict[str, Any]:
@@ -88,10 +91,11 @@ def register(app: typer.Typer) -> None:
 
         files = _read(paths)
         try:
-            objects = service.validate([SourceFile(**item) for item in files])
+            loaded = service.validate([SourceFile(**item) for item in files])
         except ConfigInvalid as exc:
             _report_problems([problem.as_dict() for problem in exc.problems], "Invalid configuration")
-        console.print(f"Valid: {len(objects)} objects in {len(files)} files.")
+        _print_warnings([warning.as_dict() for warning in loaded.warnings])
+        console.print(f"Valid: {len(loaded.objects)} objects in {len(files)} files.")
 
     @app.command("diff")
     def diff(
@@ -108,9 +112,7 @@ def register(app: typer.Typer) -> None:
     @app.command("apply")
     def apply(
         paths: PathsOpt,
-        prune: Annotated[
-            bool, typer.Option(help="Delete config-managed objects missing from the files")
-        ] = False,
+        prune: Annotated[bool, typer.Option(help="Delete config-managed objects missing from the files")] = False,
         verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
         output: OutputOpt = Format.table,
     ) -> None:
@@ -119,9 +121,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("export")
     def export(
-        out_dir: Annotated[
-            Path | None, typer.Option("--output-dir", "-o", help="Write one file per kind here")
-        ] = None,
+        out_dir: Annotated[Path | None, typer.Option("--output-dir", "-o", help="Write one file per kind here")] = None,
     ) -> None:
         """Every object as config documents (to stdout, or one file per kind)."""
         try:

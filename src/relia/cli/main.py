@@ -11,6 +11,7 @@ import typer
 from relia.cli import config_cmds, run_cmds
 from relia.cli.client import ApiError, Client
 from relia.cli.output import Format, emit, error_console, print_problem
+from relia.cli.slo_cmds import slo_app
 
 app = typer.Typer(
     name="relia",
@@ -33,6 +34,7 @@ app.add_typer(services_app, name="services")
 app.add_typer(teams_app, name="teams")
 app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
+app.add_typer(slo_app, name="slo")
 
 OutputOpt = Annotated[Format, typer.Option("--output", "-o", help="table, json or yaml")]
 
@@ -130,9 +132,7 @@ def users_show(username: str, output: OutputOpt = Format.yaml) -> None:
 @users_app.command("set-password")
 def users_set_password(
     username: str,
-    password_stdin: Annotated[
-        bool, typer.Option("--password-stdin", help="Read the password from stdin")
-    ] = False,
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from stdin")] = False,
 ) -> None:
     """Set a user's password for the web UI (yourself, or anyone as an administrator)."""
     if password_stdin:
@@ -161,9 +161,7 @@ def tokens_create(
     body = {"name": name, "scope": scope, "user": user, "expiresInDays": expires_in_days}
     created = call(Client().request, "POST", "/tokens", json={k: v for k, v in body.items() if v is not None})
     if output == Format.table:
-        typer.echo(
-            f"Token {created['id']} for {created['user']} ({created['scope']}). It is shown only once:"
-        )
+        typer.echo(f"Token {created['id']} for {created['user']} ({created['scope']}). It is shown only once:")
         typer.echo(created["token"])
     else:
         emit(created, output)

@@ -12,8 +12,9 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-console = Console()
-error_console = Console(stderr=True)
+# Piped output (CI logs, files) is not wrapped at 80 columns: lines stay whole and greppable.
+console = Console(width=None if sys.stdout.isatty() else 200)
+error_console = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 
 
 class Format(StrEnum):
@@ -22,9 +23,7 @@ class Format(StrEnum):
     yaml = "yaml"
 
 
-def emit(
-    data: Any, fmt: Format, *, columns: Sequence[tuple[str, str]] | None = None, title: str | None = None
-) -> None:
+def emit(data: Any, fmt: Format, *, columns: Sequence[tuple[str, str]] | None = None, title: str | None = None) -> None:
     if fmt == Format.json:
         sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
         return
@@ -61,9 +60,7 @@ def print_problem(problem: dict[str, Any], status: int | None = None) -> None:
     title = problem.get("title") or "Error"
     detail = problem.get("detail") or ""
     error_console.print(
-        f"[bold red]error[/]: {title}"
-        + (f" ({status})" if status else "")
-        + (f": {detail}" if detail else ""),
+        f"[bold red]error[/]: {title}" + (f" ({status})" if status else "") + (f": {detail}" if detail else ""),
         highlight=False,
         markup=True,
         soft_wrap=True,
@@ -77,7 +74,7 @@ def format_error(error: dict[str, Any]) -> str:
         where = error["file"] + (f":{error['line']}" if error.get("line") else "")
         parts = [where]
         if error.get("document") is not None:
-            parts.append(f"document {error['document']}")
+            parts.append(f"document {error['document']}" + (f" item {error['item']}" if error.get("item") else ""))
         if error.get("kind"):
             parts.append(f"{error['kind']}/{error['name']}" if error.get("name") else error["kind"])
         if error.get("path"):

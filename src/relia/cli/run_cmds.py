@@ -95,9 +95,7 @@ def register(app: typer.Typer) -> None:
     @app.command("demo")
     def demo(
         username: Annotated[str, typer.Option(help="The demo administrator")] = "admin",
-        password: Annotated[
-            str, typer.Option(help="Set only when the user has no password yet")
-        ] = "relia-demo",
+        password: Annotated[str, typer.Option(help="Set only when the user has no password yet")] = "relia-demo",
     ) -> None:
         """Give the demo administrator a password if they have none, and print how to sign in."""
         from sqlalchemy import select
@@ -121,8 +119,19 @@ def register(app: typer.Typer) -> None:
                     shown = "(the password you set earlier)"
         finally:
             db.dispose()
+        from relia.core.clock import SystemClock
+        from relia.slo import demo as slo_demo
+
+        db = Database(settings.effective_database_url)
+        try:
+            fed = slo_demo.seed(db, SystemClock().now())
+        finally:
+            db.dispose()
         base = f"http://{settings.host}:{settings.port}"
-        typer.echo(f"\n  Relia:   {base}\n  Sign in: {username} / {shown}\n")
+        typer.echo(f"\n  Relia:   {base}\n  Sign in: {username} / {shown}")
+        if fed:
+            typer.echo(f"  SLOs:    {fed} demo SLOs have traffic up to now")
+        typer.echo("")
 
 
 class Supervisor:
@@ -155,9 +164,7 @@ class Supervisor:
                         continue
                     recent = [t for t in self.restarts[name] if time.monotonic() - t < 60]
                     if len(recent) >= 5:
-                        typer.echo(
-                            f"relia {name} keeps exiting (code {child.returncode}); stopping.", err=True
-                        )
+                        typer.echo(f"relia {name} keeps exiting (code {child.returncode}); stopping.", err=True)
                         self.stopping = True
                         break
                     typer.echo(f"relia {name} exited with {child.returncode}; restarting.", err=True)

@@ -7,7 +7,15 @@ from fastapi import APIRouter
 from relia.api.deps import NowDep, PrincipalDep, SessionDep
 from relia.config import registry, service
 from relia.config.documents import SourceFile
-from relia.config.schemas import ConfigRequest, ExportOut, KindOut, PlanOut, ValidateOut, ValidateRequest
+from relia.config.schemas import (
+    ConfigRequest,
+    ExportOut,
+    KindOut,
+    PlanOut,
+    ValidateOut,
+    ValidateRequest,
+    WarningOut,
+)
 from relia.core.auth import Principal
 
 router = APIRouter(prefix="/config", tags=["config"])
@@ -23,26 +31,33 @@ def _plan_out(plan: service.Plan, actor: Principal, *, applied: bool) -> PlanOut
         kind = registry.get_kind(change.kind)
         with_values = kind is None or kind.may_read_values(actor, change.name)
         changes.append(change.as_dict(with_values=with_values))
-    return PlanOut.model_validate({"applied": applied, "counts": plan.counts, "changes": changes})
+    return PlanOut.model_validate(
+        {
+            "applied": applied,
+            "counts": plan.counts,
+            "changes": changes,
+            "warnings": [warning.as_dict() for warning in plan.warnings],
+        }
+    )
 
 
 @router.get("/kinds", summary="The kinds this server understands")
 def kinds(actor: PrincipalDep) -> list[KindOut]:
     return [
-        KindOut(kind=kind.kind, api_version=registry.API_VERSION, summary=kind.summary)
-        for kind in registry.kinds()
+        KindOut(kind=kind.kind, api_version=registry.API_VERSION, summary=kind.summary) for kind in registry.kinds()
     ]
 
 
 @router.post("/validate", summary="Check files without touching the database")
 def validate(body: ValidateRequest, actor: PrincipalDep) -> ValidateOut:
-    objects = service.validate(_files(body))
+    loaded = service.validate(_files(body))
     return ValidateOut(
         valid=True,
         objects=[
             {"kind": obj.kind, "name": obj.name, "source": f"{obj.document.file}#{obj.document.index}"}
-            for obj in objects
+            for obj in loaded.objects
         ],
+        warnings=[WarningOut.model_validate(warning.as_dict()) for warning in loaded.warnings],
         note="References to objects outside these files are checked by plan and apply.",
     )
 

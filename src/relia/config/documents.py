@@ -27,6 +27,7 @@ class ConfigProblem:
     line: int | None = None
     kind: str | None = None
     name: str | None = None
+    item: int | None = None  # 1-based, when the document is a YAML list of documents (OpenSLO SDK style)
 
     def as_dict(self) -> dict[str, Any]:
         return {key: value for key, value in self.__dict__.items() if value is not None}
@@ -35,7 +36,7 @@ class ConfigProblem:
         where = self.file + (f":{self.line}" if self.line else "")
         parts = [where]
         if self.document is not None:
-            parts.append(f"document {self.document}")
+            parts.append(f"document {self.document}" + (f" item {self.item}" if self.item else ""))
         if self.kind:
             parts.append(f"{self.kind}/{self.name}" if self.name else self.kind)
         if self.path:
@@ -77,6 +78,7 @@ class Document:
     lines: dict[tuple[str | int, ...], int] = field(default_factory=dict)
     # Set when this document was translated from another format (OpenSLO, Sloth): where it came from.
     origin: str | None = None
+    item: int | None = None  # 1-based position when the YAML document is a list of documents
 
     def line_of(self, path: tuple[str | int, ...]) -> int | None:
         while path:
@@ -89,10 +91,22 @@ class Document:
         return ConfigProblem(
             file=self.file,
             document=self.index,
+            item=self.item,
             message=message,
             path=".".join(str(part) for part in path),
             line=self.line_of(path),
             **extra,
+        )
+
+    def derived(self, body: Any, *, origin: str) -> Document:
+        """A document translated from this one: errors in it point at this document's first line."""
+        return Document(
+            file=self.file,
+            index=self.index,
+            body=body,
+            lines={(): self.line_of(()) or 1},
+            origin=origin,
+            item=self.item,
         )
 
 
@@ -103,15 +117,15 @@ def read_paths(paths: list[Path]) -> list[SourceFile]:
     for path in paths:
         if path.is_dir():
             candidates = sorted(
-                p for p in path.rglob("*")
-                if p.is_file() and p.suffix in YAML_SUFFIXES
+                p
+                for p in path.rglob("*")
+                if p.is_file()
+                and p.suffix in YAML_SUFFIXES
                 # Hidden folders (.github/, .git/) hold other tools' YAML, not ours.
                 and not any(part.startswith(".") for part in p.relative_to(path).parts)
             )
             if not candidates:
-                problems.append(
-                    ConfigProblem(file=str(path), document=None, message="no .yaml or .yml files here")
-                )
+                problems.append(ConfigProblem(file=str(path), document=None, message="no .yaml or .yml files here"))
         elif path.is_file():
             candidates = [path]
         else:
@@ -120,9 +134,7 @@ def read_paths(paths: list[Path]) -> list[SourceFile]:
         for candidate in candidates:
             if candidate.stat().st_size > MAX_FILE_BYTES:
                 problems.append(
-                    ConfigProblem(
-                        file=str(candidate), document=None, message=f"larger than {MAX_FILE_BYTES} bytes"
-                    )
+                    ConfigProblem(file=str(candidate), document=None, message=f"larger than {MAX_FILE_BYTES} bytes")
                 )
                 continue
             try:
@@ -181,9 +193,7 @@ class _Converter:
                     )
                 key = self._loader.construct_object(key_node)
                 if not isinstance(key, str):
-                    raise _YamlShapeError(
-                        f"mapping keys must be strings, not {key!r}", key_node.start_mark.line + 1
-                    )
+                    raise _YamlShapeError(f"mapping keys must be strings, not {key!r}", key_node.start_mark.line + 1)
                 if key in result:
                     raise _YamlShapeError(f"the key {key!r} appears twice", key_node.start_mark.line + 1)
                 result[key] = self.convert(value_node, (*path, key))
@@ -224,9 +234,7 @@ def parse(files: list[SourceFile]) -> list[Document]:
             problems.append(_yaml_problem(source.name, None, exc))
             continue
         except RecursionError:
-            problems.append(
-                ConfigProblem(file=source.name, document=None, message="not valid YAML: nested too deeply")
-            )
+            problems.append(ConfigProblem(file=source.name, document=None, message="not valid YAML: nested too deeply"))
             continue
         for index, node in enumerate(nodes, start=1):
             if node is None:
@@ -235,9 +243,7 @@ def parse(files: list[SourceFile]) -> list[Document]:
             try:
                 body = converter.convert(node, ())
             except _YamlShapeError as exc:
-                problems.append(
-                    ConfigProblem(file=source.name, document=index, message=str(exc), line=exc.line)
-                )
+                problems.append(ConfigProblem(file=source.name, document=index, message=str(exc), line=exc.line))
                 if converter.budget < 0:
                     # Every later document would be refused too, whatever it holds.
                     raise ConfigInvalid(problems) from None
@@ -248,6 +254,14 @@ def parse(files: list[SourceFile]) -> list[Document]:
             finally:
                 budget = converter.budget
             if body is None:
+                continue
+            if isinstance(body, list) and body and all(isinstance(entry, dict) for entry in body):
+                # A list of documents in one YAML document, as the OpenSLO SDK's examples are written.
+                for position, entry in enumerate(body, start=1):
+                    lines = {
+                        path[1:]: line for path, line in converter.lines.items() if path and path[0] == position - 1
+                    }
+                    documents.append(Document(file=source.name, index=index, body=entry, lines=lines, item=position))
                 continue
             documents.append(Document(file=source.name, index=index, body=body, lines=converter.lines))
     if problems:

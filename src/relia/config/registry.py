@@ -100,9 +100,40 @@ class Kind(ABC):
 
 _kinds: dict[str, Kind] = {}
 
-# Documents in other formats (OpenSLO, Sloth) are translated into Relia documents before validation.
-Translator = Callable[[Document], list[Document]]
+
+class TranslationContext:
+    """What a translator sees besides its own document: every document of the same input (to resolve
+    references such as OpenSLO's ``indicatorRef``), and a place for warnings about what is not applied."""
+
+    def __init__(self, documents: list[Document]) -> None:
+        self.documents = documents
+        self.warnings: list[ConfigProblem] = []
+
+    def find(self, api_version_prefix: str, kind: str, name: str) -> Document | None:
+        for document in self.documents:
+            body = document.body
+            if (
+                isinstance(body, dict)
+                and str(body.get("apiVersion", "")).startswith(api_version_prefix)
+                and body.get("kind") == kind
+                and isinstance(body.get("metadata"), dict)
+                and body["metadata"].get("name") == name
+            ):
+                return document
+        return None
+
+    def warn(self, problem: ConfigProblem) -> None:
+        self.warnings.append(problem)
+
+
+# Documents in other formats (OpenSLO, Sloth) are translated into Relia documents before validation. A
+# translator returns the Relia documents (possibly none) or raises ConfigInvalid naming the field.
+Translator = Callable[[Document, TranslationContext], list[Document]]
 _translators: dict[tuple[str, str], Translator] = {}
+# Formats without apiVersion/kind (Sloth's `version: prometheus/v1` files) are recognised by a detector: a
+# predicate on the document's body. Keyed by a name so that registering again replaces, never duplicates.
+Detector = Callable[[dict[str, Any]], bool]
+_detected_translators: dict[str, tuple[Detector, Translator]] = {}
 
 
 def register(kind: Kind) -> Kind:
@@ -112,6 +143,11 @@ def register(kind: Kind) -> Kind:
 
 def register_translator(api_version: str, kind: str, translate: Translator) -> None:
     _translators[(api_version, kind)] = translate
+
+
+def register_detected_translator(name: str, detect: Detector, translate: Translator) -> None:
+    """``translate`` claims the documents without ``apiVersion`` whose body ``detect`` accepts."""
+    _detected_translators[name] = (detect, translate)
 
 
 def _ensure_loaded() -> None:
@@ -133,6 +169,15 @@ def get_kind(name: str) -> Kind | None:
 def translator_for(api_version: str, kind: str) -> Translator | None:
     _ensure_loaded()
     return _translators.get((api_version, kind))
+
+
+def translator_detecting(body: dict[str, Any]) -> Translator | None:
+    """The translator whose detector claims a document that has no ``apiVersion``, if any."""
+    _ensure_loaded()
+    for detect, translate in _detected_translators.values():
+        if detect(body):
+            return translate
+    return None
 
 
 def foreign_api_versions() -> list[str]:

@@ -18,9 +18,7 @@ class ConfigFile(ApiModel):
 
 class ConfigRequest(ApiModel):
     files: list[ConfigFile] = Field(min_length=1, max_length=1000)
-    prune: bool = Field(
-        default=False, description="Also delete config-managed objects missing from the files."
-    )
+    prune: bool = Field(default=False, description="Also delete config-managed objects missing from the files.")
 
 
 class ValidateRequest(ApiModel):
@@ -37,15 +35,28 @@ class ChangeOut(OutModel):
     after: dict[str, Any] | None = None
 
 
+class WarningOut(OutModel):
+    file: str
+    document: int | None = None
+    item: int | None = None
+    line: int | None = None
+    kind: str | None = None
+    name: str | None = None
+    path: str = ""
+    message: str
+
+
 class PlanOut(OutModel):
     applied: bool
     counts: dict[str, int]
     changes: list[ChangeOut]
+    warnings: list[WarningOut] = Field(default_factory=list, description="Read but not applied, with where")
 
 
 class ValidateOut(OutModel):
     valid: bool
     objects: list[dict[str, str]]
+    warnings: list[WarningOut] = Field(default_factory=list)
     note: str
 
 

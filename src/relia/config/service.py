@@ -56,6 +56,7 @@ class Change:
 @dataclass
 class Plan:
     changes: list[Change]
+    warnings: list[ConfigProblem] = field(default_factory=list)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -72,21 +73,26 @@ class Plan:
 # ------------------------------------------------------------------------------------------ interpreting
 
 
-def _translate(documents: list[Document]) -> tuple[list[Document], list[ConfigProblem]]:
+def _translate(documents: list[Document]) -> tuple[list[Document], list[ConfigProblem], list[ConfigProblem]]:
+    """Relia documents, problems, warnings."""
+    context = registry.TranslationContext(documents)
     out: list[Document] = []
     problems: list[ConfigProblem] = []
     for document in documents:
         body = document.body
+        translate = None
         if isinstance(body, dict) and body.get("apiVersion") not in (None, API_VERSION):
             translate = registry.translator_for(str(body.get("apiVersion")), str(body.get("kind")))
-            if translate is not None:
-                try:
-                    out.extend(translate(document))
-                except ConfigInvalid as exc:
-                    problems.extend(exc.problems)
-                continue
+        elif isinstance(body, dict) and "apiVersion" not in body:
+            translate = registry.translator_detecting(body)
+        if translate is not None:
+            try:
+                out.extend(translate(document, context))
+            except ConfigInvalid as exc:
+                problems.extend(exc.problems)
+            continue
         out.append(document)
-    return out, problems
+    return out, problems, context.warnings
 
 
 def _interpret(document: Document) -> ConfigObject | list[ConfigProblem]:
@@ -94,9 +100,7 @@ def _interpret(document: Document) -> ConfigObject | list[ConfigProblem]:
     if not isinstance(body, dict):
         return [document.problem("a document must be a mapping with apiVersion, kind, metadata and spec")]
     problems = [
-        document.problem(f"unknown top-level field {key!r}", (key,))
-        for key in body
-        if key not in TOP_LEVEL_KEYS
+        document.problem(f"unknown top-level field {key!r}", (key,)) for key in body if key not in TOP_LEVEL_KEYS
     ]
     problems += [document.problem("required", (key,)) for key in sorted(TOP_LEVEL_KEYS - set(body))]
     api_version, kind_name = body.get("apiVersion"), body.get("kind")
@@ -170,9 +174,16 @@ def _pydantic_message(error: Any) -> str:
     return message
 
 
-def load_objects(files: list[SourceFile]) -> list[ConfigObject]:
-    """Parse and validate each document on its own; raise ConfigInvalid with every problem found."""
-    documents, problems = _translate(parse(files))
+@dataclass
+class Loaded:
+    objects: list[ConfigObject]
+    warnings: list[ConfigProblem]
+
+
+def load_objects(files: list[SourceFile]) -> Loaded:
+    """Parse and validate each document on its own; raise ConfigInvalid with every problem found.
+    Warnings name what was read but is not applied (an imported format's feature Relia lacks)."""
+    documents, problems, warnings = _translate(parse(files))
     objects: list[ConfigObject] = []
     seen: dict[tuple[str, str], ConfigObject] = {}
     for document in documents:
@@ -181,6 +192,16 @@ def load_objects(files: list[SourceFile]) -> list[ConfigObject]:
             problems.extend(result)
             continue
         first = seen.get((result.kind, result.name))
+        if first is not None and first.normalised() == result.normalised():
+            # The same object twice (as the OpenSLO SDK's examples repeat one with other annotations).
+            warnings.append(
+                result.problem(
+                    f"{result.kind} {result.name!r} is also defined in {first.document.file} document "
+                    f"{first.document.index}, identically; using it once",
+                    ("metadata", "name"),
+                )
+            )
+            continue
         if first is not None:
             problems.append(
                 result.problem(
@@ -194,7 +215,7 @@ def load_objects(files: list[SourceFile]) -> list[ConfigObject]:
         objects.append(result)
     if problems:
         raise ConfigInvalid(problems)
-    return objects
+    return Loaded(objects, warnings)
 
 
 def _by_kind(objects: list[ConfigObject]) -> dict[str, dict[str, ConfigObject]]:
@@ -204,17 +225,17 @@ def _by_kind(objects: list[ConfigObject]) -> dict[str, dict[str, ConfigObject]]:
     return grouped
 
 
-def validate(files: list[SourceFile]) -> list[ConfigObject]:
+def validate(files: list[SourceFile]) -> Loaded:
     """Offline checks: syntax, kinds, fields, duplicates, and rules within the files (dependency cycles).
     References to objects outside the files are checked against the server by plan and apply."""
-    objects = load_objects(files)
-    grouped = _by_kind(objects)
+    loaded = load_objects(files)
+    grouped = _by_kind(loaded.objects)
     problems: list[ConfigProblem] = []
     for kind in registry.kinds():
         problems += kind.check_set(grouped.get(kind.kind, {}), {})
     if problems:
         raise ConfigInvalid(problems)
-    return objects
+    return loaded
 
 
 # ----------------------------------------------------------------------------------------------- planning
@@ -283,18 +304,18 @@ def _plan_with_state(
 
 
 def plan(session: Session, files: list[SourceFile], *, prune: bool = False) -> Plan:
-    objects = load_objects(files)
-    result, _, _ = _plan_with_state(session, objects, prune=prune)
+    loaded = load_objects(files)
+    result, _, _ = _plan_with_state(session, loaded.objects, prune=prune)
+    result.warnings = loaded.warnings
     return result
 
 
-def apply(
-    session: Session, files: list[SourceFile], *, actor: Principal, now: datetime, prune: bool = False
-) -> Plan:
+def apply(session: Session, files: list[SourceFile], *, actor: Principal, now: datetime, prune: bool = False) -> Plan:
     """Apply in the caller's transaction. Raises ConfigInvalid (nothing to commit) on the first problem."""
     actor = actor.with_via(Via.config)
-    objects = load_objects(files)
-    result, state, grouped = _plan_with_state(session, objects, prune=prune)
+    loaded = load_objects(files)
+    result, state, grouped = _plan_with_state(session, loaded.objects, prune=prune)
+    result.warnings = loaded.warnings
     by_kind: dict[str, dict[Action, list[Change]]] = defaultdict(lambda: defaultdict(list))
     for change in result.changes:
         by_kind[change.kind][change.action].append(change)
@@ -335,8 +356,6 @@ def export(session: Session, *, actor: Principal) -> dict[str, list[dict[str, An
         documents = []
         for name, current in sorted(kind.current(session).items()):
             spec = kind.spec_model.model_validate(current.spec).model_dump(mode="json", exclude_defaults=True)
-            documents.append(
-                {"apiVersion": API_VERSION, "kind": kind.kind, "metadata": {"name": name}, "spec": spec}
-            )
+            documents.append({"apiVersion": API_VERSION, "kind": kind.kind, "metadata": {"name": name}, "spec": spec})
         out[kind.kind] = documents
     return out

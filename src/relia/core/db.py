@@ -63,9 +63,7 @@ def is_sqlite_url(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def create_engine_for(
-    url: str, *, foreign_keys: bool = True, pool: bool = True, echo: bool = False
-) -> Engine:
+def create_engine_for(url: str, *, foreign_keys: bool = True, pool: bool = True, echo: bool = False) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         kwargs: dict[str, Any] = {"pool_pre_ping": True, "echo": echo}
@@ -114,9 +112,7 @@ class Database:
         self.engine = create_engine_for(url, echo=echo)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
         self.is_postgres = self.engine.dialect.name == "postgresql"
-        write_engine = (
-            self.engine.execution_options(sqlite_begin="IMMEDIATE") if self.is_sqlite else self.engine
-        )
+        write_engine = self.engine.execution_options(sqlite_begin="IMMEDIATE") if self.is_sqlite else self.engine
         self._readers = sessionmaker(bind=self.engine, expire_on_commit=False)
         self._writers = sessionmaker(bind=write_engine, expire_on_commit=False)
 

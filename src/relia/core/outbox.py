@@ -77,9 +77,7 @@ def enqueue(
     }
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    statement = (
-        insert(OutboxMessage).values(**values).on_conflict_do_nothing(index_elements=["idempotency_key"])
-    )
+    statement = insert(OutboxMessage).values(**values).on_conflict_do_nothing(index_elements=["idempotency_key"])
     session.execute(statement)
 
 
@@ -109,9 +107,7 @@ def deliver_due(db: Database, clock: Clock, *, limit: int = 100) -> DeliveryRepo
         for message in due:
             message.attempts += 1
             message.next_attempt_at = now + CLAIM_LEASE
-            claimed.append(
-                (message.id, message.channel, message.destination, dict(message.payload), message.attempts)
-            )
+            claimed.append((message.id, message.channel, message.destination, dict(message.payload), message.attempts))
 
     for message_id, channel_name, destination, payload, attempt in claimed:
         started = time.perf_counter()

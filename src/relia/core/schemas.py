@@ -50,9 +50,7 @@ def _time_zones() -> frozenset[str]:
 
 def _check_time_zone(value: str) -> str:
     if value not in _time_zones():
-        raise ValueError(
-            f"{value!r} is not an IANA time zone (for example Europe/Berlin or America/New_York)"
-        )
+        raise ValueError(f"{value!r} is not an IANA time zone (for example Europe/Berlin or America/New_York)")
     return value
 
 

@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     session_max_age_seconds: int = 12 * 3600
     cookie_secure: bool = False
 
+    demo_traffic: bool = Field(
+        default=False, description="Feed the demo organisation's SLOs a minute of synthetic traffic every minute."
+    )
     tick_interval_seconds: float = Field(default=5.0, gt=0)
     worker_threads: int = Field(default=2, ge=1)
     worker_stale_after_seconds: int = Field(default=120, ge=1)

@@ -20,8 +20,6 @@ def append(
     actor: str | None = None,
     data: dict[str, Any] | None = None,
 ) -> TimelineEvent:
-    event = TimelineEvent(
-        type=type, at=at, summary=summary, service_id=service_id, actor=actor, data=data or {}
-    )
+    event = TimelineEvent(type=type, at=at, summary=summary, service_id=service_id, actor=actor, data=data or {})
     session.add(event)
     return event

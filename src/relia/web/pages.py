@@ -4,80 +4,34 @@ in the same HTML a plain request would get."""
 from __future__ import annotations
 
 import base64
-import functools
 import hashlib
 import json
 import secrets
 from datetime import timedelta
-from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet, InvalidToken
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from relia.api.deps import SESSION_COOKIE, SessionDep, authenticate
+from relia.api.deps import SESSION_COOKIE, SessionDep
 from relia.catalog import identity, service
 from relia.catalog.schemas import TokenCreate
 from relia.core.auth import Principal, split_token
 from relia.core.errors import Forbidden, ReliaError
 from relia.core.models import AuditEntry
+from relia.slo import pages as slo_pages
+from relia.web.common import _check_csrf, _render, _viewer, page
 
 router = APIRouter()
-templates = Jinja2Templates(directory=Path(__file__).resolve().parent / "templates")
 LOGIN_CSRF_COOKIE = "relia_login_csrf"
 NEW_TOKEN_COOKIE = "relia_new_token"
 NEW_TOKEN_TTL_SECONDS = 120
 AUDIT_PAGE_SIZE = 50
-# Pages show private data: never keep them in a cache (or the back/forward cache after signing out).
-PAGE_HEADERS = {
-    "Cache-Control": "no-store",
-    "X-Frame-Options": "DENY",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-}
-TIER_LABELS = {1: "Tier 1 · critical", 2: "Tier 2 · important", 3: "Tier 3 · standard", 4: "Tier 4 · low"}
-templates.env.globals["tier_label"] = lambda tier: TIER_LABELS.get(tier, f"Tier {tier}")
-
-
-class LoginRequired(Exception):
-    pass
-
-
-def _viewer(request: Request, session: Any) -> Principal:
-    principal = authenticate(request, session, request.app.state.clock.now(), required=False)
-    if principal is None:
-        raise LoginRequired
-    return principal
-
-
-def _render(
-    request: Request, template: str, viewer: Principal | None, status_code: int = 200, **context: Any
-) -> HTMLResponse:
-    response = templates.TemplateResponse(
-        request,
-        template,
-        {"viewer": viewer, "csrf_token": getattr(request.state, "csrf_token", ""), **context},
-        status_code=status_code,
-    )
-    response.headers.update(PAGE_HEADERS)
-    return response
-
-
-def _login_redirect(request: Request) -> RedirectResponse:
-    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
-
-
-def _check_csrf(request: Request, submitted: str) -> None:
-    expected = getattr(request.state, "csrf_token", None)
-    if not expected or not secrets.compare_digest(expected, submitted or ""):
-        raise ReliaError("The form expired or did not come from this site; reload the page and try again.")
 
 
 def _safe_next(target: str | None) -> str:
@@ -90,35 +44,6 @@ def _safe_next(target: str | None) -> str:
     if normalised.startswith("//") or parts.scheme or parts.netloc:
         return "/services"
     return target
-
-
-def _viewer_for_error(request: Request, session: Session | None) -> Principal | None:
-    """Who is signed in, for the navigation on an error page; None when unknown."""
-    if session is None:
-        return None
-    try:
-        session.rollback()
-        return authenticate(request, session, request.app.state.clock.now(), required=False)
-    except ReliaError:
-        return None
-
-
-def page(handler: Any) -> Any:
-    """Turn LoginRequired into a redirect and domain errors into a readable page."""
-
-    @functools.wraps(handler)
-    def wrapper(request: Request, *args: Any, **kwargs: Any) -> Response:
-        try:
-            return handler(request, *args, **kwargs)
-        except LoginRequired:
-            return _login_redirect(request)
-        except ReliaError as exc:
-            viewer = _viewer_for_error(request, kwargs.get("session"))
-            return _render(
-                request, "error.html", viewer, status_code=exc.status, title=exc.title, detail=exc.detail
-            )
-
-    return wrapper
 
 
 # ------------------------------------------------------------------------------------------------ login
@@ -207,9 +132,7 @@ def login(
 
 @router.post("/logout")
 @page
-def logout(
-    request: Request, session: SessionDep, csrf_token: Annotated[str, Form(max_length=100)] = ""
-) -> Response:
+def logout(request: Request, session: SessionDep, csrf_token: Annotated[str, Form(max_length=100)] = "") -> Response:
     _viewer(request, session)
     _check_csrf(request, csrf_token)
     cookie = request.cookies.get(SESSION_COOKIE)
@@ -281,6 +204,7 @@ def service_page(request: Request, slug: str, session: SessionDep) -> Response:
         viewer,
         service=svc,
         history=history,
+        slos=slo_pages.service_slo_rows(session, svc.slug),
         can_edit=viewer.can_change_team(svc.owner_team_id),
     )
 

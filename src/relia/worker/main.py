@@ -48,9 +48,7 @@ class EngineLoop:
     def _heartbeat(self, lag: float, duration: float) -> None:
         now = self.clock.now()
         with self.db.transaction() as session:
-            row = session.scalars(
-                select(WorkerHeartbeat).where(WorkerHeartbeat.worker_id == self.worker_id)
-            ).first()
+            row = session.scalars(select(WorkerHeartbeat).where(WorkerHeartbeat.worker_id == self.worker_id)).first()
             if row is None:
                 row = WorkerHeartbeat(
                     worker_id=self.worker_id,

@@ -280,9 +280,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("service_id", "depends_on_id", name=op.f("pk_service_dependencies")),
     )
     with op.batch_alter_table("service_dependencies", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_service_dependencies_depends_on_id"), ["depends_on_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_service_dependencies_depends_on_id"), ["depends_on_id"], unique=False)
 
     op.create_table(
         "timeline_events",

@@ -77,9 +77,7 @@ def _catalog(name: str, period: int, rows: Iterable[tuple[str, str, str, str]]) 
     tiers = []
     for tier_name, percent, short, long in rows:
         severity = Severity(tier_name.split("-")[0])
-        tiers.append(
-            AlertTier(tier_name, severity, exact(percent), parse_duration(long), parse_duration(short))
-        )
+        tiers.append(AlertTier(tier_name, severity, exact(percent), parse_duration(long), parse_duration(short)))
     return AlertCatalog(name, period, tuple(tiers))
 
 
@@ -153,9 +151,7 @@ def alert_catalog_from_sloth(document: Mapping[str, Any]) -> AlertCatalog:
                     )
                 )
             except (KeyError, TypeError):
-                raise ValueError(
-                    f"spec.{severity}.{speed} needs errorBudgetPercent, shortWindow, longWindow"
-                ) from None
+                raise ValueError(f"spec.{severity}.{speed} needs errorBudgetPercent, shortWindow, longWindow") from None
     return _catalog(f"sloth-{format_duration(period)}", period, rows)
 
 
@@ -280,11 +276,7 @@ def alert_policy(
     for tier in catalog.tiers:
         if wanted is not None and tier.name not in wanted:
             continue
-        factor = (
-            tier.budget_percent / 100 * catalog.period_minutes / tier.long_minutes
-            if tier.long_minutes
-            else None
-        )
+        factor = tier.budget_percent / 100 * catalog.period_minutes / tier.long_minutes if tier.long_minutes else None
         rules.append(AlertRule(tier, factor, None if factor is None else factor * spec.budget))
     if min_events < 0:
         raise ValueError("min_events must not be negative")
@@ -331,16 +323,12 @@ def window_exceeds(totals: WindowTotals, threshold: Fraction, min_events: float 
     )
 
 
-def tier_firing(
-    rule: AlertRule, long: WindowTotals, short: WindowTotals, min_events: float = 0
-) -> NDArray[np.bool_]:
+def tier_firing(rule: AlertRule, long: WindowTotals, short: WindowTotals, min_events: float = 0) -> NDArray[np.bool_]:
     """Where a tier fires, given the totals of its long and short windows (arrays broadcast together)."""
     if not rule.can_fire:
         return np.zeros(np.broadcast_shapes(long.units.shape, short.units.shape), dtype=bool)
     assert rule.threshold is not None
-    return window_exceeds(long, rule.threshold, min_events) & window_exceeds(
-        short, rule.threshold, min_events
-    )
+    return window_exceeds(long, rule.threshold, min_events) & window_exceeds(short, rule.threshold, min_events)
 
 
 def statuses_from_columns(totals: WindowTotals | None, rows: int, policy: AlertPolicy) -> list[AlertStatus]:

@@ -176,9 +176,7 @@ def budget_statuses(
     if exclusions:
         good, total = exclude(good, total, origin, exclusions)
     span = window_span(spec.window, now)
-    totals = totals_ending_at(
-        good, total, origin=origin, end=span.end, starts=[span.start], budgeting=spec.budgeting
-    )
+    totals = totals_ending_at(good, total, origin=origin, end=span.end, starts=[span.start], budgeting=spec.budgeting)
     return budget_from_totals(totals.column(0), spec, span)
 
 

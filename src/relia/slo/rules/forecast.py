@@ -11,9 +11,7 @@ from dataclasses import dataclass
 from relia.slo.rules.budget import BudgetStatus
 
 
-def time_to_exhaustion(
-    remaining: float | None, burn_rate: float | None, period_minutes: float
-) -> float | None:
+def time_to_exhaustion(remaining: float | None, burn_rate: float | None, period_minutes: float) -> float | None:
     """Minutes until the budget is gone if the burn continues: ``R x P / br``.
 
     None without data or when nothing burns (``br <= 0``); 0 when the budget is already exhausted.

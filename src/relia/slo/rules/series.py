@@ -69,10 +69,7 @@ def clean_counts(good: ArrayLike, total: ArrayLike) -> tuple[Array, Array]:
     """
     good, total = np.broadcast_arrays(as_counts(good), as_counts(total))
     if total.size == 0 or (
-        np.isfinite(total.sum())
-        and np.isfinite(good.sum())
-        and good.min() >= 0
-        and bool((good <= total).all())
+        np.isfinite(total.sum()) and np.isfinite(good.sum()) and good.min() >= 0 and bool((good <= total).all())
     ):
         return good, total  # total >= good >= 0, all finite: nothing to clean
     with np.errstate(invalid="ignore"):
@@ -92,9 +89,7 @@ def exclusion_mask(length: int, origin: int, ranges: Iterable[tuple[int, int]]) 
     return np.cumsum(marks[:-1]) > 0
 
 
-def exclude(
-    good: ArrayLike, total: ArrayLike, origin: int, ranges: Iterable[tuple[int, int]]
-) -> tuple[Array, Array]:
+def exclude(good: ArrayLike, total: ArrayLike, origin: int, ranges: Iterable[tuple[int, int]]) -> tuple[Array, Array]:
     """Budget adjustments: the minutes inside any ``[start, end)`` range become no data (not good).
 
     Returns new arrays when something is excluded, the inputs (as float64) otherwise.

@@ -239,9 +239,7 @@ class Units:
         self.size = size = _unit_size(budgeting, slice_buckets)
         self.first_unit = first // size
         last_unit = max(last // size, self.first_unit)
-        good, total = _extract(
-            as_counts(good), as_counts(total), origin, self.first_unit * size, last_unit * size
-        )
+        good, total = _extract(as_counts(good), as_counts(total), origin, self.first_unit * size, last_unit * size)
         good, total = clean_counts(good, total)
         self._prefix = tuple(prefix_sums(array) for array in _unit_arrays(good, total, budgeting, size))
         self.count = last_unit - self.first_unit

@@ -109,9 +109,7 @@ class RollingWindow:
 
     def __post_init__(self) -> None:
         if isinstance(self.minutes, bool) or not isinstance(self.minutes, int) or self.minutes < 1:
-            raise ValueError(
-                f"rolling window must be a positive whole number of minutes, got {self.minutes!r}"
-            )
+            raise ValueError(f"rolling window must be a positive whole number of minutes, got {self.minutes!r}")
 
     @property
     def nominal_minutes(self) -> int:
@@ -311,8 +309,7 @@ def lint_time_window(duration: str, *, calendar: bool) -> list[Lint]:
             Lint(
                 "duration-minute-month",
                 "warning",
-                f"SLO window {duration!r} is {count} minute(s); did you mean '{count}M' (month) "
-                f"or '{count * 30}d'?",
+                f"SLO window {duration!r} is {count} minute(s); did you mean '{count}M' (month) or '{count * 30}d'?",
             )
         ]
     return []
