@@ -706,3 +706,17 @@ def test_nul_characters_never_cause_a_server_error(client, org, db) -> None:
         assert_problem(responses[5], 400)
         assert_problem(client.get(f"{API}/services/nul", headers=admin), 404)
         assert ok(client.get(f"{API}/teams/search", headers=admin))["description"] == ""
+
+
+def test_service_list_is_revalidated_by_etag_and_never_stale(client, org):
+    headers = org.headers("alice:write")
+    first = client.get("/api/v1/services", headers=headers)
+    tag = first.headers["etag"]
+    unchanged = client.get("/api/v1/services", headers={**headers, "If-None-Match": tag})
+    assert unchanged.status_code == 304 and unchanged.headers["etag"] == tag
+    assert client.patch("/api/v1/services/checkout", headers=headers, json={"tier": 1}).status_code == 200
+    after = client.get("/api/v1/services", headers={**headers, "If-None-Match": tag})
+    assert after.status_code == 200 and after.headers["etag"] != tag
+    assert next(item for item in after.json()["items"] if item["slug"] == "checkout")["tier"] == 1
+    # Another query of the same collection has its own tag.
+    assert client.get("/api/v1/services?tier=1", headers=headers).headers["etag"] != after.headers["etag"]

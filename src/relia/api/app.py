@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry, ProcessCollector
 
 from relia import __version__, domains
 from relia.api import ops, problems, records
+from relia.api.deps import PrincipalCache
 from relia.api.middleware import RequestContextMiddleware
 from relia.catalog import api as catalog_api
 from relia.config import api as config_api
@@ -65,6 +66,7 @@ def create_app(
     app.state.queue = make_huey(settings)
     secret = settings.effective_secret_key.encode()
     app.state.token_verifier = TokenVerifier(hashlib.sha256(b"token-cache:" + secret).digest())
+    app.state.principal_cache = PrincipalCache(hashlib.sha256(b"principal-cache:" + secret).digest())
     app.state.metrics_registry = registry = CollectorRegistry()
     ProcessCollector(registry=registry)
     registry.register(ops.EngineCollector(app.state))

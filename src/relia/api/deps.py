@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
-from collections.abc import Iterator
-from datetime import datetime
+import threading
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 from typing import Annotated
 
 import structlog
 from fastapi import Depends, Header, Query, Request
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from relia.catalog import identity
 from relia.core.auth import Principal, Via
@@ -24,21 +28,29 @@ SESSION_COOKIE = "relia_session"
 CSRF_HEADER = "x-csrf-token"
 
 
-def get_session(request: Request) -> Iterator[Session]:
+async def get_session(request: Request) -> AsyncIterator[Session]:
     """Reads get a deferred transaction; writes an immediate one on SQLite. Routes commit explicitly, before
-    the response is sent, so a 2xx always means the change is durable."""
+    the response is sent, so a 2xx always means the change is durable.
+
+    Async so that making the session (no I/O yet) costs no worker-thread hop; closing it, which may talk
+    to the database, is sent to the thread pool."""
     session = request.app.state.db.session(write=request.method not in SAFE_METHODS)
     try:
         yield session
     finally:
-        session.rollback()
-        session.close()
+        await run_in_threadpool(_end, session)
+
+
+def _end(session: Session) -> None:
+    session.rollback()
+    session.close()
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def get_now(request: Request) -> datetime:
+async def get_now(request: Request) -> datetime:
+    # Trivial dependencies are async so they run on the event loop: a sync one costs a worker-thread hop.
     return request.app.state.clock.now()
 
 
@@ -64,10 +76,57 @@ def _touch_token_later(request: Request, token_id: int, now: datetime) -> None:
         log.info("auth.last_used_skipped", token_id=token_id)
 
 
+class PrincipalCache:
+    """Who a bearer token is, remembered for reads only and for about a second.
+
+    Reads are most of the traffic and each would otherwise cost two lookups before any work; a second is
+    how long a revoked token or a changed membership may still read (writes always ask the database). Keys
+    are keyed hashes of the token, never the token itself."""
+
+    def __init__(self, key: bytes, ttl_seconds: float = 1.0, capacity: int = 4096) -> None:
+        self._key = key
+        self._ttl = timedelta(seconds=ttl_seconds)
+        self._capacity = capacity
+        self._entries: dict[bytes, tuple[datetime, Principal]] = {}
+        self._lock = threading.Lock()
+
+    def _digest(self, token: str) -> bytes:
+        return hmac.new(self._key, token.encode(), hashlib.sha256).digest()
+
+    def get(self, token: str, now: datetime) -> Principal | None:
+        # Measured on the application's clock, so expiry and last-use stay right under a simulated clock.
+        digest = self._digest(token)
+        with self._lock:
+            entry = self._entries.get(digest)
+        if entry is None or not (entry[0] <= now < entry[0] + self._ttl):
+            return None
+        return entry[1]
+
+    def put(self, token: str, principal: Principal, now: datetime) -> None:
+        digest = self._digest(token)
+        with self._lock:
+            if len(self._entries) >= self._capacity:
+                self._entries.clear()
+            self._entries[digest] = (now, principal)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
 def authenticate(request: Request, session: Session, now: datetime, *, required: bool = True) -> Principal | None:
     request_id = request.scope.get("state", {}).get("request_id")
     token = _bearer(request)
+    reading = request.method in SAFE_METHODS
+    cache: PrincipalCache = request.app.state.principal_cache
+    if not reading:
+        # A write may change rights (memberships, a revoked token): reads here look again at once.
+        cache.clear()
     if token is not None:
+        if reading:
+            cached = cache.get(token, now)
+            if cached is not None:
+                return cached.with_via(Via.api, request_id)
         result = identity.authenticate_token(session, token, verifier=request.app.state.token_verifier, now=now)
         if result is None:
             raise Unauthorized("The token is unknown, expired or revoked.", headers={"WWW-Authenticate": "Bearer"})
@@ -77,6 +136,8 @@ def authenticate(request: Request, session: Session, now: datetime, *, required:
             # the write lock (BEGIN IMMEDIATE), so the touch would wait for it until the busy timeout.
             session.rollback()
             _touch_token_later(request, principal.token_id, now)
+        if reading:
+            cache.put(token, principal, now)
         return principal.with_via(Via.api, request_id)
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
@@ -106,7 +167,7 @@ PrincipalDep = Annotated[Principal, Depends(get_principal)]
 _ETAG = re.compile(r'^\s*(?:W/)?"(\d+)"\s*$')
 
 
-def get_if_match(
+async def get_if_match(
     if_match: Annotated[str | None, Header(description='The ETag you read, e.g. `"3"`.')] = None,
 ) -> int | None:
     if if_match is None:
@@ -128,13 +189,16 @@ def etag(version: int) -> str:
 
 
 class PageParams:
-    def __init__(
-        self,
-        limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page")] = DEFAULT_LIMIT,
-        cursor: Annotated[str | None, Query(max_length=500, description="From the previous page's nextCursor")] = None,
-    ) -> None:
+    def __init__(self, limit: int, cursor: str | None) -> None:
         self.limit = limit
         self.cursor = cursor
 
 
-PageDep = Annotated[PageParams, Depends(PageParams)]
+async def get_page(
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page")] = DEFAULT_LIMIT,
+    cursor: Annotated[str | None, Query(max_length=500, description="From the previous page's nextCursor")] = None,
+) -> PageParams:
+    return PageParams(limit, cursor)
+
+
+PageDep = Annotated[PageParams, Depends(get_page)]

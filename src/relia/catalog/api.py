@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import APIRouter, Header, Path, Query, Response, status
 
 from relia.api.deps import IfMatchDep, NowDep, PageDep, PrincipalDep, SessionDep, etag
 from relia.api.problems import CONFLICT, NOT_FOUND
@@ -24,10 +26,13 @@ from relia.catalog.schemas import (
     UserOut,
     UserUpdate,
 )
+from relia.core import generations
 from relia.core.auth import hash_password
 from relia.core.schemas import Page
 
 router = APIRouter()
+# Rendered service lists by (services generation, parameters): a list is rendered once per change.
+_service_lists = generations.RenderCache()
 
 Key = Annotated[str, Path(max_length=63, description="The object's slug")]
 
@@ -189,7 +194,13 @@ def delete_team(slug: Key, session: SessionDep, actor: PrincipalDep, now: NowDep
 # -------------------------------------------------------------------------------------------- services
 
 
-@router.get("/services", tags=["services"], summary="List services")
+@router.get(
+    "/services",
+    tags=["services"],
+    summary="List services",
+    response_model=Page[ServiceOut],
+    responses={304: {"description": "Not modified (If-None-Match matched the list's ETag)"}},
+)
 def list_services(
     session: SessionDep,
     actor: PrincipalDep,
@@ -197,11 +208,23 @@ def list_services(
     owner: Annotated[str | None, Query(max_length=63, description="Only services of this team")] = None,
     tier: Annotated[int | None, Query(ge=1, le=4)] = None,
     q: Annotated[str | None, Query(max_length=100, description="Search slug or name")] = None,
-) -> Page[ServiceOut]:
-    services, next_cursor = service.list_services(
-        session, cursor=page.cursor, limit=page.limit, owner=owner, tier=tier, query=q
-    )
-    return Page[ServiceOut](items=[service.service_out(svc) for svc in services], next_cursor=next_cursor)
+    if_none_match: Annotated[str | None, Header(description="An ETag of this list; 304 when unchanged")] = None,
+) -> Response:
+    generation = generations.current(session, service.SERVICES_GENERATION)
+    key = (generation, page.cursor, page.limit, owner, tier, q)
+
+    def render() -> bytes:
+        items, next_cursor = service.list_service_documents(
+            session, cursor=page.cursor, limit=page.limit, owner=owner, tier=tier, query=q
+        )
+        # Already in ServiceOut's JSON shape (the response model documents it): no pydantic round trip.
+        return json.dumps({"items": items, "nextCursor": next_cursor}).encode()
+
+    body = _service_lists.get_or_render(key, render)
+    tag = f'W/"services-{generation}-{hashlib.sha256(repr(key).encode()).hexdigest()[:16]}"'
+    if if_none_match is not None and tag in {value.strip() for value in if_none_match.split(",")}:
+        return Response(status_code=304, headers={"ETag": tag})
+    return Response(body, media_type="application/json", headers={"ETag": tag})
 
 
 @router.post(

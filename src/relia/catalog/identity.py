@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import Session, joinedload
 
 from relia.catalog.models import ApiToken, TeamMembership, User, WebSession
@@ -26,17 +26,40 @@ from relia.core.errors import FieldError, Forbidden, InvalidInput, NotFound
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
+# Built once: constructing a statement costs more than running it on these small, indexed lookups.
+_TOKEN_LOOKUP = (
+    select(
+        ApiToken.id,
+        ApiToken.secret_hash,
+        ApiToken.scope,
+        ApiToken.revoked_at,
+        ApiToken.expires_at,
+        ApiToken.last_used_at,
+        User.id,
+        User.username,
+        User.is_admin,
+        User.is_active,
+    )
+    .join(User, ApiToken.user_id == User.id)
+    .where(ApiToken.public_id == bindparam("public_id"))
+)
+_MEMBERSHIPS = select(TeamMembership.team_id, TeamMembership.role).where(TeamMembership.user_id == bindparam("user_id"))
+
 
 def _principal(session: Session, user: User, scope: Scope, via: Via, token_id: int | None = None) -> Principal:
-    memberships = session.execute(
-        select(TeamMembership.team_id, TeamMembership.role).where(TeamMembership.user_id == user.id)
-    ).all()
+    return _principal_of(session, user.id, user.username, user.is_admin, scope, via, token_id)
+
+
+def _principal_of(
+    session: Session, user_id: int, username: str, is_admin: bool, scope: Scope, via: Via, token_id: int | None
+) -> Principal:
+    memberships = session.connection().execute(_MEMBERSHIPS, {"user_id": user_id}).all()
     # A credential never grants more than its user has: admin scope needs an admin.
-    effective = scope if (user.is_admin or scope < Scope.admin) else Scope.write
+    effective = scope if (is_admin or scope < Scope.admin) else Scope.write
     return Principal(
-        name=user.username,
-        user_id=user.id,
-        is_admin=user.is_admin,
+        name=username,
+        user_id=user_id,
+        is_admin=is_admin,
         scope=effective,
         team_ids=frozenset(team_id for team_id, _ in memberships),
         managed_team_ids=frozenset(team_id for team_id, role in memberships if role == "manager"),
@@ -60,20 +83,21 @@ def authenticate_token(
     if parts is None:
         return None
     public_id, secret = parts
-    row = session.execute(
-        select(ApiToken, User).join(User, ApiToken.user_id == User.id).where(ApiToken.public_id == public_id)
-    ).one_or_none()
+    # Plain columns on the connection: every API request comes through here, and ORM entities cost more
+    # than the query itself.
+    row = session.connection().execute(_TOKEN_LOOKUP, {"public_id": public_id}).one_or_none()
     if row is None:
         return None
-    api_token, user = row
-    if api_token.revoked_at is not None or not user.is_active:
+    token_id, secret_hash, scope, revoked_at, expires_at, last_used_at, user_id, username, is_admin, active = row
+    if revoked_at is not None or not active:
         return None
-    if api_token.expires_at is not None and api_token.expires_at <= now:
+    if expires_at is not None and expires_at <= now:
         return None
-    if not verifier.verify(api_token.secret_hash, secret):
+    if not verifier.verify(secret_hash, secret):
         return None
-    stale = api_token.last_used_at is None or now - api_token.last_used_at >= LAST_USED_RESOLUTION
-    return _principal(session, user, Scope.parse(api_token.scope), Via.api, api_token.id), stale
+    stale = last_used_at is None or now - last_used_at >= LAST_USED_RESOLUTION
+    principal = _principal_of(session, user_id, username, is_admin, Scope.parse(scope), Via.api, token_id)
+    return principal, stale
 
 
 def touch_token(session: Session, token_id: int, now: datetime) -> None:

@@ -111,3 +111,13 @@ class WorkerHeartbeat(Base):
     last_tick_at: Mapped[datetime | None]
     last_tick_lag_seconds: Mapped[float | None]
     last_tick_duration_seconds: Mapped[float | None]
+
+
+class Generation(Base):
+    """A counter per cached collection, bumped in the same transaction as every change to it, so a reader
+    knows from one small row whether what it cached is still current (on every replica)."""
+
+    __tablename__ = "generations"
+
+    name: Mapped[str] = mapped_column(String(60), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger, default=0)
