@@ -19,6 +19,7 @@ from relia.config import api as config_api
 from relia.core.auth import TokenVerifier
 from relia.core.clock import Clock, SystemClock
 from relia.core.db import Database
+from relia.core.generations import RenderCache
 from relia.core.settings import Settings
 from relia.slo import api as slo_api
 from relia.worker.queue import make_huey
@@ -66,6 +67,7 @@ def create_app(
     app.state.queue = make_huey(settings)
     secret = settings.effective_secret_key.encode()
     app.state.token_verifier = TokenVerifier(hashlib.sha256(b"token-cache:" + secret).digest())
+    app.state.render_cache = RenderCache()
     app.state.principal_cache = PrincipalCache(hashlib.sha256(b"principal-cache:" + secret).digest())
     app.state.metrics_registry = registry = CollectorRegistry()
     ProcessCollector(registry=registry)

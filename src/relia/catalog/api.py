@@ -6,7 +6,7 @@ import hashlib
 import json
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Query, Response, status
+from fastapi import APIRouter, Header, Path, Query, Request, Response, status
 
 from relia.api.deps import IfMatchDep, NowDep, PageDep, PrincipalDep, SessionDep, etag
 from relia.api.problems import CONFLICT, NOT_FOUND
@@ -31,8 +31,6 @@ from relia.core.auth import hash_password
 from relia.core.schemas import Page
 
 router = APIRouter()
-# Rendered service lists by (services generation, parameters): a list is rendered once per change.
-_service_lists = generations.RenderCache()
 
 Key = Annotated[str, Path(max_length=63, description="The object's slug")]
 
@@ -202,6 +200,7 @@ def delete_team(slug: Key, session: SessionDep, actor: PrincipalDep, now: NowDep
     responses={304: {"description": "Not modified (If-None-Match matched the list's ETag)"}},
 )
 def list_services(
+    request: Request,
     session: SessionDep,
     actor: PrincipalDep,
     page: PageDep,
@@ -220,7 +219,8 @@ def list_services(
         # Already in ServiceOut's JSON shape (the response model documents it): no pydantic round trip.
         return json.dumps({"items": items, "nextCursor": next_cursor}).encode()
 
-    body = _service_lists.get_or_render(key, render)
+    # One cache per application (and so per database): a list is rendered once per change.
+    body = request.app.state.render_cache.get_or_render(("services", *key), render)
     tag = f'W/"services-{generation}-{hashlib.sha256(repr(key).encode()).hexdigest()[:16]}"'
     if if_none_match is not None and tag in {value.strip() for value in if_none_match.split(",")}:
         return Response(status_code=304, headers={"ETag": tag})

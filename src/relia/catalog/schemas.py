@@ -64,6 +64,14 @@ class UserSpec(ApiModel):
 class UserCreate(UserSpec):
     username: Slug
 
+    @field_validator("username")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        # /users/me is the caller; a user named "me" could never be addressed.
+        if value == "me":
+            raise ValueError("'me' is reserved")
+        return value
+
 
 class UserUpdate(ApiModel):
     name: Name | None = None

@@ -67,8 +67,17 @@ TimeZone = Annotated[
     Field(description="IANA time zone name", examples=["Europe/Berlin"]),
 ]
 Email = Annotated[str, StringConstraints(max_length=254), AfterValidator(_check_email)]
-Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-Text = Annotated[str, StringConstraints(max_length=10_000)]
+
+
+def _no_nul(value: str) -> str:
+    # PostgreSQL cannot store NUL in text; refusing it everywhere keeps both databases alike.
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(_no_nul)]
+Text = Annotated[str, StringConstraints(max_length=10_000), AfterValidator(_no_nul)]
 
 T = TypeVar("T")
 
