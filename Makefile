@@ -7,11 +7,10 @@ export RELIA_DATA_DIR ?= .relia
 
 .PHONY: run test test-unit test-browser install vendor lint format bench clean
 
+# Migrates, applies the demo organisation in examples/, gives it a sign-in and SLO history, and starts the
+# API, web UI and worker (with live demo traffic), all from one `relia up` process.
 run: $(VENV)/.installed $(VENDOR)/.stamp
-	$(BIN)/relia db upgrade
-	$(BIN)/relia apply -f examples/
-	$(BIN)/relia demo
-	RELIA_DEMO_TRAFFIC=1 exec $(BIN)/relia up
+	exec $(BIN)/relia up --migrate --apply examples/ --demo
 
 test: $(VENV)/.installed-test $(VENDOR)/.stamp
 	$(BIN)/python -m pytest -m "not browser" -n 2 --dist loadfile

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -87,9 +88,30 @@ def register(app: typer.Typer) -> None:
         run_worker(settings)
 
     @app.command("up")
-    def up() -> None:
-        """Run the API, web UI and worker together; Ctrl-C stops them all."""
+    def up(
+        migrate_first: Annotated[bool, typer.Option("--migrate", help="Run `relia db upgrade` first")] = False,
+        apply_paths: Annotated[
+            list[Path] | None, typer.Option("--apply", help="Apply these config files first, as the operator")
+        ] = None,
+        demo_mode: Annotated[
+            bool, typer.Option("--demo", help="Demo sign-in, SLO history, and live demo traffic while running")
+        ] = False,
+    ) -> None:
+        """Run the API, web UI and worker together; Ctrl-C stops them all.
+
+        `make run` is `relia up --migrate --apply examples/ --demo`: preparing in this one process, before
+        the children start, saves a Python start-up per step."""
         settings = Settings()
+        if migrate_first:
+            from relia.core import migrate
+
+            migrate.upgrade(settings.effective_database_url)
+            typer.echo("Database migrated.")
+        if apply_paths:
+            typer.echo(apply_as_operator(settings, apply_paths))
+        if demo_mode:
+            typer.echo(prepare_demo(settings, "admin", "relia-demo"))
+            os.environ["RELIA_DEMO_TRAFFIC"] = "1"
         Supervisor(settings).run()
 
     @app.command("demo")
@@ -97,41 +119,70 @@ def register(app: typer.Typer) -> None:
         username: Annotated[str, typer.Option(help="The demo administrator")] = "admin",
         password: Annotated[str, typer.Option(help="Set only when the user has no password yet")] = "relia-demo",
     ) -> None:
-        """Give the demo administrator a password if they have none, and print how to sign in."""
-        from sqlalchemy import select
+        """Give the demo administrator a password if they have none, fill the demo SLOs' history, and print
+        how to sign in."""
+        typer.echo(prepare_demo(Settings(), username, password))
 
-        from relia.catalog.models import User
-        from relia.core.auth import hash_password
-        from relia.core.db import Database
 
-        settings = Settings()
-        db = Database(settings.effective_database_url)
-        try:
-            with db.transaction() as session:
-                user = session.scalars(select(User).where(User.username == username)).one_or_none()
-                if user is None:
-                    typer.echo(f"error: there is no user {username!r}; apply examples/ first", err=True)
-                    raise typer.Exit(1)
-                if user.password_hash is None:
-                    user.password_hash = hash_password(password)
-                    shown = password
-                else:
-                    shown = "(the password you set earlier)"
-        finally:
-            db.dispose()
-        from relia.core.clock import SystemClock
-        from relia.slo import demo as slo_demo
+def apply_as_operator(settings: Settings, paths: list[Path]) -> str:
+    """Apply config files in-process as the local operator (whoever holds the database)."""
+    from relia.config import service as config_service
+    from relia.config.documents import ConfigInvalid, read_paths
+    from relia.core.auth import Principal, Via
+    from relia.core.clock import SystemClock
+    from relia.core.db import Database
 
-        db = Database(settings.effective_database_url)
-        try:
-            fed = slo_demo.seed(db, SystemClock().now())
-        finally:
-            db.dispose()
-        base = f"http://{settings.host}:{settings.port}"
-        typer.echo(f"\n  Relia:   {base}\n  Sign in: {username} / {shown}")
-        if fed:
-            typer.echo(f"  SLOs:    {fed} demo SLOs have traffic up to now")
-        typer.echo("")
+    db = Database(settings.effective_database_url)
+    try:
+        with db.transaction() as session:
+            plan = config_service.apply(
+                session,
+                read_paths(paths),
+                actor=Principal.system("local-operator", via=Via.cli),
+                now=SystemClock().now(),
+            )
+    except ConfigInvalid as exc:
+        for problem in exc.problems:
+            typer.echo(f"error: {problem}", err=True)
+        raise typer.Exit(1) from exc
+    finally:
+        db.dispose()
+    counts = plan.counts
+    return (
+        f"Applied {', '.join(str(path) for path in paths)}: {counts['create']} created, "
+        f"{counts['update']} updated, {counts['unchanged']} unchanged."
+    )
+
+
+def prepare_demo(settings: Settings, username: str, password: str) -> str:
+    from sqlalchemy import select
+
+    from relia.catalog.models import User
+    from relia.core.auth import hash_password
+    from relia.core.clock import SystemClock
+    from relia.core.db import Database
+    from relia.slo import demo as slo_demo
+
+    db = Database(settings.effective_database_url)
+    try:
+        with db.transaction() as session:
+            user = session.scalars(select(User).where(User.username == username)).one_or_none()
+            if user is None:
+                typer.echo(f"error: there is no user {username!r}; apply examples/ first", err=True)
+                raise typer.Exit(1)
+            if user.password_hash is None:
+                user.password_hash = hash_password(password)
+                shown = password
+            else:
+                shown = "(the password you set earlier)"
+        fed = slo_demo.seed(db, SystemClock().now())
+    finally:
+        db.dispose()
+    base = f"http://{settings.host}:{settings.port}"
+    lines = [f"\n  Relia:   {base}", f"  Sign in: {username} / {shown}"]
+    if fed:
+        lines.append(f"  SLOs:    {fed} demo SLOs have traffic up to now")
+    return "\n".join([*lines, ""])
 
 
 class Supervisor:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import functools
 import hashlib
 import hmac
 import secrets
@@ -118,7 +119,7 @@ def verify_password(password_hash: str | None, password: str) -> bool:
     if not password_hash:
         # Spend the same time as a real check so a missing account is not observable by timing.
         with contextlib.suppress(VerificationError):
-            _password_hasher.verify(_DUMMY_PASSWORD_HASH, password)
+            _password_hasher.verify(_dummy_password_hash(), password)
         return False
     try:
         return _password_hasher.verify(password_hash, password)
@@ -126,7 +127,10 @@ def verify_password(password_hash: str | None, password: str) -> bool:
         return False
 
 
-_DUMMY_PASSWORD_HASH = _password_hasher.hash(secrets.token_urlsafe(16))
+@functools.cache
+def _dummy_password_hash() -> str:
+    # Made on first need, not at import: hashing costs a quarter of a second, and most processes never sign in.
+    return _password_hasher.hash(secrets.token_urlsafe(16))
 
 
 @dataclass(frozen=True)

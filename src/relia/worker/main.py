@@ -45,7 +45,8 @@ class EngineLoop:
         self._heartbeat(lag, report.total_seconds)
         return report
 
-    def _heartbeat(self, lag: float, duration: float) -> None:
+    def _heartbeat(self, lag: float | None, duration: float | None) -> None:
+        """Record that this worker is alive; with a lag and duration, that it just ticked."""
         now = self.clock.now()
         with self.db.transaction() as session:
             row = session.scalars(select(WorkerHeartbeat).where(WorkerHeartbeat.worker_id == self.worker_id)).first()
@@ -59,9 +60,10 @@ class EngineLoop:
                 )
                 session.add(row)
             row.last_seen_at = now
-            row.last_tick_at = now
-            row.last_tick_lag_seconds = round(lag, 4)
-            row.last_tick_duration_seconds = round(duration, 4)
+            if lag is not None and duration is not None:
+                row.last_tick_at = now
+                row.last_tick_lag_seconds = round(lag, 4)
+                row.last_tick_duration_seconds = round(duration, 4)
 
     def wake(self) -> None:
         self._wake.set()
@@ -71,6 +73,11 @@ class EngineLoop:
         self._wake.set()
 
     def run(self) -> None:
+        # Say we are here before the first tick, which may take a while (the evaluator's first recount).
+        try:
+            self._heartbeat(None, None)
+        except Exception:
+            log.exception("worker.heartbeat_failed")
         next_due = time.monotonic()
         while not self._stop.is_set():
             try:
