@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fractions import Fraction
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -33,9 +32,10 @@ from relia.slo.rules import (
     time_to_exhaustion,
     totals_by_window,
 )
+from tests.conformance import CONFORMANCE
 from tests.slo import reference
 
-WINDOWS = Path(__file__).resolve().parents[3] / "shared" / "conformance" / "sloth" / "windows"
+WINDOWS = CONFORMANCE / "sloth" / "windows"
 DAY = 1440
 
 

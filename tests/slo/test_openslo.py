@@ -13,9 +13,10 @@ from relia.config import service as config_service
 from relia.config.documents import ConfigInvalid, ConfigProblem, SourceFile, read_paths
 from relia.slo.models import SLO
 from tests.config.support import apply_ok, changed, example_files
+from tests.conformance import CONFORMANCE
 from tests.factories import make_token, make_user
 
-CONFORMANCE = Path(__file__).resolve().parents[3] / "shared" / "conformance"
+CONFORMANCE = CONFORMANCE
 OPENSLO = CONFORMANCE / "openslo"
 SLOTH_INPUTS = CONFORMANCE / "sloth" / "inputs"
 VALID_FILES = sorted(

@@ -6,7 +6,6 @@ from __future__ import annotations
 import math
 import re
 from fractions import Fraction
-from pathlib import Path
 from typing import Any
 
 import promql_parser
@@ -19,8 +18,9 @@ from relia.slo import promrules, sloth
 from relia.slo.promrules import RuleOptions, prometheus_duration, prometheus_rules, render_prometheus_rule, render_rules
 from relia.slo.rules import CUSTOM_7D, AlertCatalog, alert_catalog_from_sloth
 from relia.slo.schemas import SLOSpec
+from tests.conformance import CONFORMANCE
 
-CONFORMANCE = Path(__file__).resolve().parents[3] / "shared" / "conformance" / "sloth"
+CONFORMANCE = CONFORMANCE / "sloth"
 INPUTS, EXPECTED, WINDOWS = CONFORMANCE / "inputs", CONFORMANCE / "expected", CONFORMANCE / "windows"
 DAY = 1440
 EXAMPLES_GEN = {"cmd": "examplesgen.sh"}  # Sloth's examples/_gen files were generated with `-l cmd=examplesgen.sh`

@@ -18,6 +18,7 @@ from relia.slo import sloth
 from relia.slo.promrules import RuleOptions, prometheus_rules, render_rules
 from relia.slo.rules import CUSTOM_7D
 from relia.slo.schemas import SLOSpec
+from tests.conformance import CONFORMANCE
 
 PROMTOOL = shutil.which("promtool")
 pytestmark = pytest.mark.skipif(
@@ -25,7 +26,7 @@ pytestmark = pytest.mark.skipif(
     reason="promtool is not installed (apt-get install --no-install-recommends prometheus; .ci/run does)",
 )
 
-INPUTS = Path(__file__).resolve().parents[3] / "shared" / "conformance" / "sloth" / "inputs"
+INPUTS = CONFORMANCE / "sloth" / "inputs"
 DAY = 1440
 
 

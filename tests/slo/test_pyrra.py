@@ -11,8 +11,9 @@ import pytest
 from relia.config import service as config_service
 from relia.config.documents import ConfigInvalid, ConfigProblem, SourceFile, read_paths
 from relia.slo import promql
+from tests.conformance import CONFORMANCE
 
-INPUTS = Path(__file__).resolve().parents[3] / "shared" / "conformance" / "pyrra" / "inputs"
+INPUTS = CONFORMANCE / "pyrra" / "inputs"
 GROUPED = {"boolgauge-probe-success-7d.yaml": "bool_gauge", "latencynative-connect-2w.yaml": "latencyNative"}
 
 

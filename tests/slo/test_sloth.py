@@ -4,7 +4,6 @@ Sloth files. The last test applies a Sloth file through the API (SQLite and Post
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,9 +20,10 @@ from relia.slo.models import SLO
 from relia.slo.promrules import prometheus_rules
 from relia.slo.schemas import SLOSpec
 from tests.config.support import apply_ok, changed, example_files
+from tests.conformance import CONFORMANCE
 from tests.factories import make_token, make_user
 
-INPUTS = Path(__file__).resolve().parents[3] / "shared" / "conformance" / "sloth" / "inputs"
+INPUTS = CONFORMANCE / "sloth" / "inputs"
 WINDOWS = INPUTS.parent / "windows"
 
 GETTING_STARTED_SPEC: dict[str, Any] = {
