@@ -26,7 +26,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, selectinload
 
-from relia.core import timeline
+from relia.core import hooks, timeline
 from relia.core.clock import Clock
 from relia.core.db import Database
 from relia.slo import rules, service
@@ -488,6 +488,17 @@ class Evaluator:
                 actor="slo-evaluator",
                 summary=summary,
                 data={"slo": plan.slo_name, "objective": plan.key, **data},
+            )
+            # Other domains (alerting turns page/ticket burns into alerts) react in this transaction.
+            hooks.emit(
+                session,
+                event_type,
+                service_id=plan.service_id,
+                slo=plan.slo_name,
+                objective=plan.key,
+                summary=summary,
+                at=now,
+                data=data,
             )
         return [event_type for event_type, _, _ in found]
 
