@@ -156,8 +156,14 @@ def authenticate(request: Request, session: Session, now: datetime, *, required:
     return None
 
 
-def get_principal(request: Request, session: SessionDep, now: NowDep) -> Principal:
-    principal = authenticate(request, session, now)
+async def get_principal(request: Request, session: SessionDep, now: NowDep) -> Principal:
+    # A read whose token is in the principal cache needs no database: answered on the event loop, no hop.
+    token = _bearer(request) if request.method in SAFE_METHODS else None
+    if token is not None:
+        cached = request.app.state.principal_cache.get(token, now)
+        if cached is not None:
+            return cached.with_via(Via.api, request.scope.get("state", {}).get("request_id"))
+    principal = await run_in_threadpool(authenticate, request, session, now)
     assert principal is not None
     return principal
 
