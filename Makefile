@@ -56,6 +56,10 @@ format: $(VENV)/.installed-test
 bench: $(VENV)/.installed-test $(VENDOR)/.stamp
 	$(BIN)/python bench/api_throughput.py
 	$(BIN)/python bench/make_run_startup.py
+	$(BIN)/python bench/slo_evaluation.py
+	$(BIN)/python bench/slo_vs_prometheus.py
+	$(BIN)/python bench/slo_ingest.py
+	$(BIN)/python bench/oncall_who.py
 
 clean:
 	rm -rf $(VENV) node_modules $(VENDOR) .pytest_cache

@@ -27,6 +27,9 @@ from relia.core.clock import SimulatedClock
 from relia.core.db import Base, Database
 from relia.core.settings import Settings
 
+# The CLI runner fixtures (`relia`, `server`, ...) are used by every domain's CLI tests.
+pytest_plugins = ["tests.cli_fixtures"]
+
 PG_ENV = "RELIA_TEST_DATABASE_URL"
 
 

@@ -11,12 +11,24 @@ CONFIG_KIND_MODULES: list[str] = [
     "relia.slo.openslo",
     "relia.slo.pyrra",
     "relia.slo.sloth",
+    "relia.deploys.kinds",
+    "relia.policy.kinds",
+    "relia.oncall.kinds",
+    "relia.escalation.kinds",
+    "relia.notify.kinds",
+    "relia.alerting.kinds",
 ]
 
 JOB_MODULES: list[str] = [
     "relia.core.engine",
     "relia.core.channels",
     "relia.slo.jobs",
+    "relia.deploys.jobs",
+    "relia.policy.jobs",
+    "relia.oncall.jobs",
+    "relia.notify.jobs",
+    "relia.escalation.jobs",
+    "relia.alerting.jobs",
 ]
 
 

@@ -16,13 +16,17 @@ from tests.api.support import API, assert_problem, audit_entries, ok
 # ------------------------------------------------------------------------------------ authentication
 
 
-def _api_operations(client) -> list[tuple[str, str]]:
+def _api_operations(client, *, needing_credentials: bool = True) -> list[tuple[str, str]]:
+    """The schema's operations that need (or, with ``needing_credentials=False``, do not need) a token or
+    session: those with ``security: []`` carry their own secret (an integration key, a calendar token)."""
     schema = client.get("/openapi.json").json()
+    assert schema["security"] == [{"bearer": []}, {"session": []}]
     operations = []
     for path, methods in schema["paths"].items():
-        for method in methods:
-            concrete = re.sub(r"\{[^}]+\}", "abc", path)
-            operations.append((method.upper(), concrete))
+        for method, operation in methods.items():
+            if (operation.get("security") != []) is needing_credentials:
+                concrete = re.sub(r"\{[^}]+\}", "abc", path)
+                operations.append((method.upper(), concrete))
     return operations
 
 
@@ -46,6 +50,22 @@ def test_every_api_route_and_metrics_need_credentials(client, org, credentials: 
         response = client.request(method, path, headers=credentials)
         assert_problem(response, 401)
         assert response.headers["www-authenticate"] == "Bearer", (method, path)
+
+
+def test_only_probes_and_secret_url_routes_go_without_credentials(client) -> None:
+    public = _api_operations(client, needing_credentials=False)
+    assert ("GET", "/healthz") in public and ("GET", "/readyz") in public
+    for method, path in public:
+        assert path in {"/healthz", "/readyz", "/v2/enqueue"} or path.startswith(
+            (f"{API}/integrations/abc/", f"{API}/oncall/calendars/")
+        ), (method, path)
+
+
+def test_a_wrong_secret_in_the_url_reveals_nothing(client, org) -> None:
+    for method, path in _api_operations(client, needing_credentials=False):
+        if path.startswith(API):
+            response = client.request(method, path, json={})
+            assert response.status_code == 404, (method, path, response.text)
 
 
 def test_operations_endpoints_answer_without_credentials(client) -> None:

@@ -16,7 +16,17 @@ from relia.core.auth import Principal
 from relia.core.db import Base, Database
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-EXAMPLE_COUNTS = {"User": 11, "Team": 4, "Service": 11, "SLO": 8}
+EXAMPLE_COUNTS = {
+    "User": 11,
+    "Team": 4,
+    "Service": 11,
+    "SLO": 8,
+    "Integration": 3,
+    "RoutingRule": 4,
+    "Schedule": 4,
+    "EscalationPolicy": 5,
+    "BudgetPolicy": 2,
+}
 
 
 def example_files() -> dict[str, str]:

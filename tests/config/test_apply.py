@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from relia.config.documents import dump
+from relia.config.documents import dump, export_file_name
 from tests.config.support import (
     EXAMPLE_COUNTS,
     apply_ok,
@@ -45,7 +45,7 @@ def service(client, slug: str, headers: dict[str, str]) -> dict[str, Any]:  # ty
 def exported_files(client, headers: dict[str, str]) -> dict[str, str]:  # type: ignore[no-untyped-def]
     response = client.get("/api/v1/config/export", headers=headers)
     assert response.status_code == 200, response.text
-    return {f"{kind.lower()}s.yaml": dump(docs) for kind, docs in response.json()["documents"].items() if docs}
+    return {export_file_name(kind): dump(docs) for kind, docs in response.json()["documents"].items() if docs}
 
 
 def problems(response) -> list[tuple[Any, ...]]:  # type: ignore[no-untyped-def]
@@ -108,7 +108,7 @@ def test_export_then_apply_of_the_export_changes_nothing(client, db, seeded):
     )
     assert created.status_code == 201, created.text
     files = exported_files(client, seeded)
-    assert sorted(files) == ["services.yaml", "slos.yaml", "teams.yaml", "users.yaml"]
+    assert sorted(files) == sorted(export_file_name(kind) for kind in EXAMPLE_COUNTS)
     # Defaults are left out, so the export reads like hand-written files.
     assert "role: member" not in files["teams.yaml"]
     assert "tier: 3\n" not in files["services.yaml"]

@@ -11,6 +11,7 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import CollectorRegistry, ProcessCollector
 
 from relia import __version__, domains
+from relia.alerting import api as alerting_api
 from relia.api import ops, problems, records
 from relia.api.deps import PrincipalCache
 from relia.api.middleware import RequestContextMiddleware
@@ -21,13 +22,29 @@ from relia.core.clock import Clock, SystemClock
 from relia.core.db import Database
 from relia.core.generations import RenderCache
 from relia.core.settings import Settings
+from relia.deploys import api as deploys_api
+from relia.escalation import api as escalation_api
+from relia.notify import api as notify_api
+from relia.oncall import api as oncall_api
+from relia.policy import api as policy_api
 from relia.slo import api as slo_api
 from relia.worker.queue import make_huey
 
 API_PREFIX = "/api/v1"
 STATIC_DIR = Path(__file__).resolve().parent.parent / "web" / "static"
 
-DOMAIN_ROUTERS: list[APIRouter] = [catalog_api.router, config_api.router, records.router, slo_api.router]
+DOMAIN_ROUTERS: list[APIRouter] = [
+    catalog_api.router,
+    config_api.router,
+    records.router,
+    slo_api.router,
+    deploys_api.router,
+    policy_api.router,
+    alerting_api.router,
+    oncall_api.router,
+    escalation_api.router,
+    notify_api.router,
+]
 
 DESCRIPTION = """
 Relia keeps a growing product reliable: SLOs and error budgets, release gates, on-call and paging.
@@ -78,17 +95,51 @@ def create_app(
         RequestContextMiddleware,
         registry=registry,
         max_body_bytes=settings.max_request_bytes,
-        large_body_paths={f"{API_PREFIX}/config/": 16 * settings.max_request_bytes},
+        large_body_paths={
+            f"{API_PREFIX}/config/": 16 * settings.max_request_bytes,
+            # A storm's Alertmanager message can hold thousands of alerts; refusing it (413) loses them all.
+            f"{API_PREFIX}/integrations/": 8 * settings.max_request_bytes,
+        },
     )
 
     app.include_router(ops.router)
     for router in DOMAIN_ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
+    app.include_router(alerting_api.pagerduty_router)  # PagerDuty's path, outside /api/v1
 
+    from relia.alerting import pages as alerting_pages
+    from relia.deploys import pages as deploys_pages
+    from relia.escalation import pages as escalation_pages
+    from relia.notify import pages as notify_pages
+    from relia.oncall import pages as oncall_pages
+    from relia.policy import pages as policy_pages
     from relia.slo import pages as slo_pages
     from relia.web import pages
 
     app.include_router(pages.router, include_in_schema=False)
     app.include_router(slo_pages.router, include_in_schema=False)
+    app.include_router(deploys_pages.router, include_in_schema=False)
+    app.include_router(escalation_pages.router, include_in_schema=False)
+    app.include_router(notify_pages.router, include_in_schema=False)
+    app.include_router(policy_pages.router, include_in_schema=False)
+    app.include_router(alerting_pages.router, include_in_schema=False)
+    app.include_router(oncall_pages.router, include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static")
+    app.openapi = lambda: _openapi_with_security(app)  # type: ignore[method-assign]
     return app
+
+
+SECURITY_SCHEMES = {
+    "bearer": {"type": "http", "scheme": "bearer", "description": "An API token (`relia tokens create`)"},
+    "session": {"type": "apiKey", "in": "cookie", "name": "relia_session", "description": "A web sign-in"},
+}
+
+
+def _openapi_with_security(app: FastAPI) -> dict:
+    """Every operation needs a bearer token or a browser session unless it says otherwise with
+    ``openapi_extra=NO_CREDENTIALS`` (health probes; intake and calendar routes, whose URL holds the secret)."""
+    if app.openapi_schema is None:
+        schema = FastAPI.openapi(app)
+        schema.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
+        schema["security"] = [{"bearer": []}, {"session": []}]
+    return app.openapi_schema

@@ -24,6 +24,9 @@ from relia.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 log = structlog.get_logger("relia.auth")
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# ``openapi_extra`` of an operation that takes no bearer token or session: a health probe, or a route whose
+# URL or body carries its own secret (an integration key, a calendar token).
+NO_CREDENTIALS: dict[str, list] = {"security": []}
 SESSION_COOKIE = "relia_session"
 CSRF_HEADER = "x-csrf-token"
 

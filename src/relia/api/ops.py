@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from sqlalchemy import func, select, text
 from starlette.responses import JSONResponse
 
-from relia.api.deps import PrincipalDep
+from relia.api.deps import NO_CREDENTIALS, PrincipalDep
 from relia.core import migrate
 from relia.core.models import OutboxMessage, Timer, WorkerHeartbeat
 
@@ -30,7 +30,7 @@ class Readiness(BaseModel):
     checks: dict[str, dict[str, Any]]
 
 
-@router.get("/healthz", summary="The process is up (no authentication)")
+@router.get("/healthz", summary="The process is up (no authentication)", openapi_extra=NO_CREDENTIALS)
 def healthz() -> Health:
     return Health(status="ok")
 
@@ -39,6 +39,7 @@ def healthz() -> Health:
     "/readyz",
     summary="Ready to serve: database reachable, migrations current, a worker ticking (no authentication)",
     responses={503: {"model": Readiness, "description": "Not ready; the failing checks say why"}},
+    openapi_extra=NO_CREDENTIALS,
 )
 def readyz(request: Request) -> Readiness:
     state = request.app.state

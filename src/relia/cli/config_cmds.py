@@ -129,7 +129,7 @@ def register(app: typer.Typer) -> None:
         except ApiError as exc:
             print_problem(exc.problem, exc.status or None)
             raise typer.Exit(1) from exc
-        from relia.config.documents import dump
+        from relia.config.documents import dump, export_file_name
 
         if out_dir is None:
             all_documents = [document for kind_documents in documents.values() for document in kind_documents]
@@ -137,7 +137,7 @@ def register(app: typer.Typer) -> None:
             return
         out_dir.mkdir(parents=True, exist_ok=True)
         for kind, kind_documents in documents.items():
-            target = out_dir / f"{kind.lower()}s.yaml"
+            target = out_dir / export_file_name(kind)
             if kind_documents:
                 target.write_text(dump(kind_documents), encoding="utf-8")
                 message = f"wrote {target} ({len(kind_documents)} objects)"

@@ -8,8 +8,12 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from relia.cli import config_cmds, run_cmds
+from relia.cli import config_cmds, policy_cmds, run_cmds
+from relia.cli.alerts_cmds import alerts_app
 from relia.cli.client import ApiError, Client
+from relia.cli.deploy_cmds import deploy_app
+from relia.cli.escalation_cmds import escalation_app
+from relia.cli.oncall_cmds import oncall_app
 from relia.cli.output import Format, emit, error_console, print_problem
 from relia.cli.slo_cmds import slo_app
 
@@ -35,6 +39,11 @@ app.add_typer(teams_app, name="teams")
 app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(slo_app, name="slo")
+app.add_typer(deploy_app, name="deploy")
+app.add_typer(alerts_app, name="alerts")
+app.add_typer(escalation_app, name="escalation")
+app.add_typer(oncall_app, name="oncall")
+policy_cmds.register(app)  # gate, policy, report
 
 OutputOpt = Annotated[Format, typer.Option("--output", "-o", help="table, json or yaml")]
 

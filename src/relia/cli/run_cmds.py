@@ -161,6 +161,7 @@ def prepare_demo(settings: Settings, username: str, password: str) -> str:
     from relia.core.auth import hash_password
     from relia.core.clock import SystemClock
     from relia.core.db import Database
+    from relia.alerting import demo as alerting_demo
     from relia.slo import demo as slo_demo
 
     db = Database(settings.effective_database_url)
@@ -175,13 +176,17 @@ def prepare_demo(settings: Settings, username: str, password: str) -> str:
                 shown = password
             else:
                 shown = "(the password you set earlier)"
-        fed = slo_demo.seed(db, SystemClock().now())
+        now = SystemClock().now()
+        fed = slo_demo.seed(db, now)
+        opened = alerting_demo.seed(db, now)
     finally:
         db.dispose()
     base = f"http://{settings.host}:{settings.port}"
     lines = [f"\n  Relia:   {base}", f"  Sign in: {username} / {shown}"]
     if fed:
         lines.append(f"  SLOs:    {fed} demo SLOs have traffic up to now")
+    if opened:
+        lines.append(f"  Alerts:  {opened} demo alert groups are open")
     return "\n".join([*lines, ""])
 
 

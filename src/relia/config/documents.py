@@ -13,6 +13,14 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from relia.core.errors import InvalidInput
 
 YAML_SUFFIXES = (".yaml", ".yml")
+
+
+def export_file_name(kind: str) -> str:
+    """The file ``relia export -o DIR`` writes a kind's documents to: ``services.yaml``, ``escalationpolicies.yaml``."""
+    plural = f"{kind.lower()[:-1]}ies" if kind.endswith("y") else f"{kind.lower()}s"
+    return f"{plural}.yaml"
+
+
 MAX_FILE_BYTES = 5 * 1024 * 1024
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Protocol
 
 
@@ -46,6 +48,29 @@ class SimulatedClock:
             if instant.astimezone(UTC) < self._now:
                 raise ValueError("time does not run backwards")
             self._now = instant.astimezone(UTC)
+
+
+class FileClock:
+    """Test-only: the instant written (ISO 8601) in a file, read on every call. It lets a test drive the clock of
+    a worker running in another process (``RELIA_TEST_CLOCK_FILE``, see ``clock_from_environment``), e.g. to kill
+    ``relia worker`` in the middle of an escalation and start it again on the same simulated time. The test
+    replaces the file atomically (write elsewhere, rename), so a reader never sees half a timestamp."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def now(self) -> datetime:
+        return utc(datetime.fromisoformat(self.path.read_text().strip()))
+
+
+TEST_CLOCK_VARIABLE = "RELIA_TEST_CLOCK_FILE"
+
+
+def clock_from_environment() -> Clock:
+    """The system clock, unless ``RELIA_TEST_CLOCK_FILE`` names a FileClock's file (tests only: never set it in
+    production, where time must be the machine's)."""
+    path = os.environ.get(TEST_CLOCK_VARIABLE)
+    return FileClock(path) if path else SystemClock()
 
 
 def utc(instant: datetime) -> datetime:

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -92,6 +92,31 @@ class DeliveryReport:
     dead: int = 0
 
 
+Claimed = tuple[int, str, str, dict[str, Any], int]  # id, channel, destination, payload, attempt number
+
+
+def _renew_lease(db: Database, clock: Clock, claimed: list[Claimed]) -> tuple[list[Claimed], datetime]:
+    """Extend the lease of claimed messages not sent yet; returns those still ours (same attempt number, not
+    locked by another worker claiming them) and when their new lease started."""
+    with db.transaction() as session:
+        now = clock.now()
+        current = dict(
+            session.execute(
+                select(OutboxMessage.id, OutboxMessage.attempts)
+                .where(OutboxMessage.id.in_([item[0] for item in claimed]), OutboxMessage.status == "pending")
+                .with_for_update(skip_locked=True)
+            ).all()
+        )
+        kept = [item for item in claimed if current.get(item[0]) == item[4]]
+        if kept:
+            session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id.in_([item[0] for item in kept]))
+                .values(next_attempt_at=now + CLAIM_LEASE)
+            )
+    return kept, now
+
+
 def deliver_due(db: Database, clock: Clock, *, limit: int = 100) -> DeliveryReport:
     report = DeliveryReport()
     with db.transaction() as session:
@@ -103,13 +128,21 @@ def deliver_due(db: Database, clock: Clock, *, limit: int = 100) -> DeliveryRepo
             .limit(limit)
             .with_for_update(skip_locked=True)
         ).all()
-        claimed = []
+        claimed: list[Claimed] = []
         for message in due:
             message.attempts += 1
             message.next_attempt_at = now + CLAIM_LEASE
             claimed.append((message.id, message.channel, message.destination, dict(message.payload), message.attempts))
 
-    for message_id, channel_name, destination, payload, attempt in claimed:
+    pending, lease_started = claimed, now
+    while pending:
+        if clock.now() - lease_started >= CLAIM_LEASE / 2:
+            # Slow endpoints have used half the lease: extend it for what is still to send, and drop what another
+            # worker claimed since (its lease ran out), so a batch that outlasts its lease never sends twice.
+            pending, lease_started = _renew_lease(db, clock, pending)
+            if not pending:
+                break
+        message_id, channel_name, destination, payload, attempt = pending.pop(0)
         started = time.perf_counter()
         permanent = False
         try:

@@ -24,6 +24,7 @@ from relia.catalog.schemas import TokenCreate
 from relia.core.auth import Principal, split_token
 from relia.core.errors import Forbidden, ReliaError
 from relia.core.models import AuditEntry
+from relia.policy import pages as policy_pages
 from relia.slo import pages as slo_pages
 from relia.web.common import _check_csrf, _render, _viewer, page
 
@@ -205,6 +206,7 @@ def service_page(request: Request, slug: str, session: SessionDep) -> Response:
         service=svc,
         history=history,
         slos=slo_pages.service_slo_rows(session, svc.slug),
+        policy=policy_pages.service_panel(session, viewer, svc.slug, request.app.state.clock.now()),
         can_edit=viewer.can_change_team(svc.owner_team_id),
     )
 

@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from relia import domains
 from relia.core import engine
-from relia.core.clock import Clock, SystemClock
+from relia.core.clock import Clock, clock_from_environment
 from relia.core.db import Database
 from relia.core.models import WorkerHeartbeat
 from relia.core.settings import Settings
@@ -108,7 +108,7 @@ def build_huey(settings: Settings, loop: EngineLoop | None) -> Huey:
 def run_worker(settings: Settings, *, clock: Clock | None = None) -> None:
     domains.load_jobs()
     db = Database(settings.effective_database_url)
-    loop = EngineLoop(db=db, clock=clock or SystemClock(), interval=settings.tick_interval_seconds)
+    loop = EngineLoop(db=db, clock=clock or clock_from_environment(), interval=settings.tick_interval_seconds)
     huey = build_huey(settings, loop)
     thread = threading.Thread(target=loop.run, name="relia-engine", daemon=True)
     thread.start()
