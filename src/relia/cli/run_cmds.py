@@ -157,11 +157,11 @@ def apply_as_operator(settings: Settings, paths: list[Path]) -> str:
 def prepare_demo(settings: Settings, username: str, password: str) -> str:
     from sqlalchemy import select
 
+    from relia.alerting import demo as alerting_demo
     from relia.catalog.models import User
     from relia.core.auth import hash_password
     from relia.core.clock import SystemClock
     from relia.core.db import Database
-    from relia.alerting import demo as alerting_demo
     from relia.slo import demo as slo_demo
 
     db = Database(settings.effective_database_url)

@@ -30,6 +30,7 @@ from relia.escalation.models import EscalationPolicy, EscalationPolicyService
 from relia.escalation.schemas import EscalationPolicySpec, spec_json
 from relia.notify import pages as notify_pages  # noqa: F401  (registers the delivery log's template helpers)
 from relia.notify import service as notify
+from relia.notify.rules import format_seconds
 from relia.web.common import _check_csrf, _render, _viewer, page, templates
 
 router = APIRouter()
@@ -173,7 +174,7 @@ def _policy_context(session: Session, policy: EscalationPolicy) -> dict[str, Any
             if esc.status in ("active", "acknowledged", "snoozed")
         ],
         "history": history,
-        "format_seconds": rules.format_seconds,
+        "format_seconds": format_seconds,
     }
 
 
