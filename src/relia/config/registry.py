@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from pydantic import BaseModel
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from relia.config.documents import ConfigInvalid, ConfigProblem, Document
@@ -96,6 +97,66 @@ class Kind(ABC):
 
     @abstractmethod
     def delete(self, session: Session, *, actor: Principal, names: list[str], now: datetime) -> None: ...
+
+
+class RowKind(Kind):
+    """A kind whose objects are the rows of one table (``model``), named by its ``name`` column and marked by its
+    ``config_managed`` column, that its domain writes with a create-or-replace function. A subclass says how a
+    row reads as a spec (``spec_of``), how one object is saved (``save``) and how one is removed (``remove``)."""
+
+    model: ClassVar[Any]
+
+    @abstractmethod
+    def spec_of(self, row: Any) -> dict[str, Any]: ...
+
+    @abstractmethod
+    def save(self, session: Session, *, actor: Principal, name: str, spec: Any, now: datetime) -> None:
+        """Create or replace ``name`` with ``spec`` (``spec_model``), marked config-managed."""
+
+    @abstractmethod
+    def remove(self, session: Session, *, actor: Principal, name: str, now: datetime) -> None: ...
+
+    def rows(self, session: Session) -> Iterable[Any]:
+        return session.scalars(select(self.model))
+
+    def unchanged_to_save(self, session: Session, unchanged: list[ConfigObject]) -> list[ConfigObject]:
+        """Which unchanged objects to save again (only to mark them config-managed): by default those that config
+        does not manage yet, since an object that already is needs no rights to stay as it is."""
+        return unchanged_to_adopt(session, self.model, unchanged)
+
+    def current(self, session: Session) -> dict[str, Current]:
+        return {row.name: Current(self.spec_of(row), row.config_managed) for row in self.rows(session)}
+
+    def upsert(
+        self,
+        session: Session,
+        *,
+        actor: Principal,
+        creates: list[ConfigObject],
+        updates: list[ConfigObject],
+        unchanged: list[ConfigObject],
+        now: datetime,
+    ) -> None:
+        for obj in [*creates, *updates, *self.unchanged_to_save(session, unchanged)]:
+            with blame(obj):
+                self.save(session, actor=actor, name=obj.name, spec=obj.spec, now=now)
+
+    def delete(self, session: Session, *, actor: Principal, names: list[str], now: datetime) -> None:
+        for name in names:
+            self.remove(session, actor=actor, name=name, now=now)
+
+
+def unchanged_to_adopt(session: Session, model: Any, unchanged: list[ConfigObject]) -> list[ConfigObject]:
+    """Unchanged objects not yet managed by config (``model`` has ``name`` and ``config_managed`` columns):
+    marked so a later --prune may remove them."""
+    if not unchanged:
+        return []
+    managed = set(
+        session.scalars(
+            select(model.name).where(model.name.in_([obj.name for obj in unchanged]), model.config_managed.is_(True))
+        )
+    )
+    return [obj for obj in unchanged if obj.name not in managed]
 
 
 _kinds: dict[str, Kind] = {}

@@ -20,23 +20,24 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from relia.config.registry import ConfigObject, Current, Kind, Reference, blame, register
+from relia.config.registry import ConfigObject, Reference, RowKind, register
 from relia.core.auth import Principal
 from relia.deploys import service
 from relia.deploys.models import DeployTarget
 from relia.deploys.schemas import DeployTargetSpec, PrometheusCheck, SloBurnCheck
 
 
-class DeployTargetKind(Kind):
+class DeployTargetKind(RowKind):
     kind = "DeployTarget"
     order = 55  # after the services, data sources and SLOs its analysis names
     spec_model = DeployTargetSpec
     summary = "A service's blue-green target: two environments, the switch adapter, analysis and promotion."
     sensitive = True  # webhook headers may carry credentials
+    model = DeployTarget
 
     def references(self, obj: ConfigObject) -> Iterable[Reference]:
         spec: DeployTargetSpec = obj.spec  # type: ignore[assignment]
@@ -47,50 +48,17 @@ class DeployTargetKind(Kind):
             elif isinstance(check, SloBurnCheck):
                 yield Reference("SLO", check.slo, ("analysis", "checks", index, "slo"))
 
-    def current(self, session: Session) -> dict[str, Current]:
-        return {
-            target.name: Current(service.target_spec(target), target.config_managed)
-            for target in service.list_targets(session)
-        }
+    def rows(self, session: Session) -> Iterable[DeployTarget]:
+        return service.list_targets(session)
 
-    def upsert(
-        self,
-        session: Session,
-        *,
-        actor: Principal,
-        creates: list[ConfigObject],
-        updates: list[ConfigObject],
-        unchanged: list[ConfigObject],
-        now: datetime,
-    ) -> None:
-        for obj in [*creates, *updates, *_adopted(session, unchanged)]:
-            with blame(obj):
-                service.upsert_target(
-                    session,
-                    actor=actor,
-                    name=obj.name,
-                    spec=obj.spec,  # type: ignore[arg-type]
-                    now=now,
-                    config_managed=True,
-                )
+    def spec_of(self, row: DeployTarget) -> dict[str, Any]:
+        return service.target_spec(row)
 
-    def delete(self, session: Session, *, actor: Principal, names: list[str], now: datetime) -> None:
-        for name in names:
-            service.delete_target(session, actor=actor, name=name, now=now)
+    def save(self, session: Session, *, actor: Principal, name: str, spec: DeployTargetSpec, now: datetime) -> None:
+        service.upsert_target(session, actor=actor, name=name, spec=spec, now=now, config_managed=True)
 
-
-def _adopted(session: Session, unchanged: list[ConfigObject]) -> list[ConfigObject]:
-    """Unchanged targets not yet managed by config: they are marked so a later --prune may remove them."""
-    if not unchanged:
-        return []
-    managed = set(
-        session.scalars(
-            select(DeployTarget.name).where(
-                DeployTarget.name.in_([obj.name for obj in unchanged]), DeployTarget.config_managed.is_(True)
-            )
-        )
-    )
-    return [obj for obj in unchanged if obj.name not in managed]
+    def remove(self, session: Session, *, actor: Principal, name: str, now: datetime) -> None:
+        service.delete_target(session, actor=actor, name=name, now=now)
 
 
 register(DeployTargetKind())

@@ -23,22 +23,22 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from relia.config.documents import ConfigProblem
-from relia.config.registry import ConfigObject, Current, Kind, Reference, blame, get_kind, register
+from relia.config.registry import ConfigObject, Current, Reference, RowKind, get_kind, register
 from relia.core.auth import Principal
 from relia.escalation import rules, service
 from relia.escalation.models import EscalationPolicy
 from relia.escalation.schemas import EscalationPolicySpec, canonical
 
 
-class EscalationPolicyKind(Kind):
+class EscalationPolicyKind(RowKind):
     kind = "EscalationPolicy"
     order = 60  # after the users, teams, services (and schedules) it names
     spec_model = EscalationPolicySpec
     summary = "Who is paged, in which order, for a team's services: notify and wait steps, repeats, ack timeout."
+    model = EscalationPolicy
 
     def normalise(self, spec: dict[str, Any]) -> dict[str, Any]:
         spec = canonical(spec)
@@ -76,39 +76,14 @@ class EscalationPolicyKind(Kind):
             problems.append(desired[name].problem(message, ("spec", *_path(path))))
         return problems
 
-    def current(self, session: Session) -> dict[str, Current]:
-        return {
-            policy.name: Current(self.normalise(service.policy_spec(policy)), policy.config_managed)
-            for policy in session.scalars(select(EscalationPolicy))
-        }
+    def spec_of(self, row: EscalationPolicy) -> dict[str, Any]:
+        return self.normalise(service.policy_spec(row))
 
-    def upsert(
-        self,
-        session: Session,
-        *,
-        actor: Principal,
-        creates: list[ConfigObject],
-        updates: list[ConfigObject],
-        unchanged: list[ConfigObject],
-        now: datetime,
-    ) -> None:
-        # Unchanged policies already managed by config need no rights to stay as they are: skip them.
-        managed = set(session.scalars(select(EscalationPolicy.name).where(EscalationPolicy.config_managed.is_(True))))
-        adopted = [obj for obj in unchanged if obj.name not in managed]
-        for obj in [*creates, *updates, *adopted]:
-            with blame(obj):
-                service.upsert_policy(
-                    session,
-                    actor=actor,
-                    name=obj.name,
-                    spec=obj.spec,  # type: ignore[arg-type]
-                    now=now,
-                    config_managed=True,
-                )
+    def save(self, session: Session, *, actor: Principal, name: str, spec: EscalationPolicySpec, now: datetime) -> None:
+        service.upsert_policy(session, actor=actor, name=name, spec=spec, now=now, config_managed=True)
 
-    def delete(self, session: Session, *, actor: Principal, names: list[str], now: datetime) -> None:
-        for name in names:
-            service.delete_policy(session, actor=actor, name=name, now=now)
+    def remove(self, session: Session, *, actor: Principal, name: str, now: datetime) -> None:
+        service.delete_policy(session, actor=actor, name=name, now=now)
 
 
 def _path(dotted: str) -> tuple[str | int, ...]:

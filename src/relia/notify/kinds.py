@@ -29,6 +29,7 @@ from relia.notify.models import NotificationRuleSet
 from relia.notify.schemas import NotificationRulesSpec
 
 
+# Not a RowKind: rule sets are named by their user's username, a column of User rather than of their own table.
 class NotificationRulesKind(Kind):
     kind = "NotificationRules"
     order = 61  # after the users (and their contact methods) it names

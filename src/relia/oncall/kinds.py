@@ -15,6 +15,8 @@ from relia.oncall.models import Schedule
 from relia.oncall.schemas import ScheduleCreate, ScheduleSpec
 
 
+# Not a RowKind: the schedule service has no create-or-replace, so new schedules are created and existing ones
+# updated.
 class ScheduleKind(Kind):
     kind = "Schedule"
     order = 45  # after the users and teams it names, before the escalation policies that name it

@@ -6,22 +6,22 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from relia.config.documents import ConfigProblem
-from relia.config.registry import ConfigObject, Current, Kind, Reference, blame, register
+from relia.config.registry import ConfigObject, Current, Reference, RowKind, register
 from relia.core.auth import Principal
 from relia.policy import service
 from relia.policy.models import BudgetPolicy
 from relia.policy.schemas import BudgetPolicySpec
 
 
-class BudgetPolicyKind(Kind):
+class BudgetPolicyKind(RowKind):
     kind = "BudgetPolicy"
     order = 50  # after the SLOs it may name
     spec_model = BudgetPolicySpec
     summary = "An error-budget policy: conditions on SLOs, and what happens to releases and the pager."
+    model = BudgetPolicy
 
     def normalise(self, spec: dict[str, Any]) -> dict[str, Any]:
         return service.normalised(spec)
@@ -53,36 +53,19 @@ class BudgetPolicyKind(Kind):
             )
         return problems
 
-    def current(self, session: Session) -> dict[str, Current]:
-        return {
-            policy.name: Current(service.policy_spec(policy), policy.config_managed)
-            for policy in session.scalars(select(BudgetPolicy))
-        }
+    def spec_of(self, row: BudgetPolicy) -> dict[str, Any]:
+        return service.policy_spec(row)
 
-    def upsert(
-        self,
-        session: Session,
-        *,
-        actor: Principal,
-        creates: list[ConfigObject],
-        updates: list[ConfigObject],
-        unchanged: list[ConfigObject],
-        now: datetime,
-    ) -> None:
-        for obj in [*creates, *updates, *unchanged]:
-            with blame(obj):
-                service.upsert_policy(
-                    session,
-                    actor=actor,
-                    name=obj.name,
-                    spec=obj.spec,  # type: ignore[arg-type]
-                    now=now,
-                    config_managed=True,
-                )
+    def unchanged_to_save(self, session: Session, unchanged: list[ConfigObject]) -> list[ConfigObject]:
+        # No second look at config_managed: the engine passes only the unchanged policies that config did not
+        # manage when it planned, and this kind saves all of those.
+        return unchanged
 
-    def delete(self, session: Session, *, actor: Principal, names: list[str], now: datetime) -> None:
-        for name in names:
-            service.delete_policy(session, actor=actor, name=name, now=now)
+    def save(self, session: Session, *, actor: Principal, name: str, spec: BudgetPolicySpec, now: datetime) -> None:
+        service.upsert_policy(session, actor=actor, name=name, spec=spec, now=now, config_managed=True)
+
+    def remove(self, session: Session, *, actor: Principal, name: str, now: datetime) -> None:
+        service.delete_policy(session, actor=actor, name=name, now=now)
 
 
 register(BudgetPolicyKind())

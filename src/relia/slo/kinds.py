@@ -10,55 +10,35 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from relia.config.registry import ConfigObject, Current, Kind, Reference, blame, register
+from relia.config.registry import ConfigObject, Current, Kind, Reference, RowKind, blame, register, unchanged_to_adopt
 from relia.core.auth import Principal
 from relia.slo import service
 from relia.slo.models import SLO, DataSource
 from relia.slo.schemas import DataSourceSpec, SLOCreate, SLOSpec
 
 
-class DataSourceKind(Kind):
+class DataSourceKind(RowKind):
     kind = "DataSource"
     order = 35
     spec_model = DataSourceSpec
     summary = "Where SLIs are read from: a Prometheus HTTP API, or an external system whose data is pushed."
     sensitive = True  # headers may carry credentials
+    model = DataSource
 
     def may_export(self, actor: Principal) -> bool:
         return actor.acts_as_admin
 
-    def current(self, session: Session) -> dict[str, Current]:
-        return {
-            source.name: Current(service.data_source_spec(source), source.config_managed)
-            for source in session.scalars(select(DataSource))
-        }
+    def spec_of(self, row: DataSource) -> dict[str, Any]:
+        return service.data_source_spec(row)
 
-    def upsert(
-        self,
-        session: Session,
-        *,
-        actor: Principal,
-        creates: list[ConfigObject],
-        updates: list[ConfigObject],
-        unchanged: list[ConfigObject],
-        now: datetime,
-    ) -> None:
-        for obj in [*creates, *updates, *_adopted(session, DataSource, unchanged)]:
-            with blame(obj):
-                service.upsert_data_source(
-                    session,
-                    actor=actor,
-                    name=obj.name,
-                    spec=obj.spec,  # type: ignore[arg-type]
-                    now=now,
-                    config_managed=True,
-                )
+    def save(self, session: Session, *, actor: Principal, name: str, spec: DataSourceSpec, now: datetime) -> None:
+        service.upsert_data_source(session, actor=actor, name=name, spec=spec, now=now, config_managed=True)
 
-    def delete(self, session: Session, *, actor: Principal, names: list[str], now: datetime) -> None:
-        for name in names:
-            service.delete_data_source(session, actor=actor, name=name, now=now)
+    def remove(self, session: Session, *, actor: Principal, name: str, now: datetime) -> None:
+        service.delete_data_source(session, actor=actor, name=name, now=now)
 
 
+# Not a RowKind: the SLO service has no create-or-replace, so new SLOs are created and existing ones updated.
 class SLOKind(Kind):
     kind = "SLO"
     order = 40
@@ -89,7 +69,7 @@ class SLOKind(Kind):
             with blame(obj):
                 data = SLOCreate.model_validate({**obj.normalised(), "name": obj.name})
                 service.create_slo(session, actor=actor, data=data, now=now, config_managed=True)
-        for obj in [*updates, *_adopted(session, SLO, unchanged)]:
+        for obj in [*updates, *unchanged_to_adopt(session, SLO, unchanged)]:
             with blame(obj):
                 service.update_slo(
                     session,
@@ -103,18 +83,6 @@ class SLOKind(Kind):
     def delete(self, session: Session, *, actor: Principal, names: list[str], now: datetime) -> None:
         for name in names:
             service.delete_slo(session, actor=actor, name=name, now=now)
-
-
-def _adopted(session: Session, model: Any, unchanged: list[ConfigObject]) -> list[ConfigObject]:
-    """Unchanged objects not yet managed by config: they are marked so a later --prune may remove them."""
-    if not unchanged:
-        return []
-    managed = set(
-        session.scalars(
-            select(model.name).where(model.name.in_([o.name for o in unchanged]), model.config_managed.is_(True))
-        )
-    )
-    return [obj for obj in unchanged if obj.name not in managed]
 
 
 register(DataSourceKind())
