@@ -60,6 +60,10 @@ bench: $(VENV)/.installed-test $(VENDOR)/.stamp
 	$(BIN)/python bench/slo_vs_prometheus.py
 	$(BIN)/python bench/slo_ingest.py
 	$(BIN)/python bench/oncall_who.py
+	$(BIN)/python bench/alert_intake.py
+	$(BIN)/python bench/paging_latency.py
+	$(BIN)/python bench/policy_gate.py
+	$(BIN)/python bench/nginx_switch.py
 
 clean:
 	rm -rf $(VENV) node_modules $(VENDOR) .pytest_cache

@@ -138,9 +138,14 @@ async def _intake(request: Request, work: Work) -> Any:
         body = await request.body()
         now = request.app.state.clock.now()
         future = _writer(request).submit(lambda session, config, at: work(session, config, body, at), now)
-        return await asyncio.wrap_future(future)
+        result = await asyncio.wrap_future(future)
     finally:
         gate.leave()
+    # A group that opened must page now, not at the worker's next scheduled tick.
+    waker = getattr(request.app.state, "worker_waker", None)
+    if waker is not None and waker.due():
+        await asyncio.to_thread(waker.send)
+    return result
 
 
 def _answer(result: IntakeResult) -> Response:

@@ -28,7 +28,7 @@ from relia.notify import api as notify_api
 from relia.oncall import api as oncall_api
 from relia.policy import api as policy_api
 from relia.slo import api as slo_api
-from relia.worker.queue import make_huey
+from relia.worker.queue import WorkerWaker, make_huey
 
 API_PREFIX = "/api/v1"
 STATIC_DIR = Path(__file__).resolve().parent.parent / "web" / "static"
@@ -82,6 +82,7 @@ def create_app(
     app.state.clock = clock or SystemClock()
     app.state.local_operator = local_operator
     app.state.queue = make_huey(settings)
+    app.state.worker_waker = WorkerWaker(app.state.queue)
     secret = settings.effective_secret_key.encode()
     app.state.token_verifier = TokenVerifier(hashlib.sha256(b"token-cache:" + secret).digest())
     app.state.render_cache = RenderCache()

@@ -22,7 +22,7 @@ from relia.core.clock import Clock, clock_from_environment
 from relia.core.db import Database
 from relia.core.models import WorkerHeartbeat
 from relia.core.settings import Settings
-from relia.worker.queue import make_huey
+from relia.worker.queue import make_huey, register_tick_now
 
 log = structlog.get_logger("relia.worker")
 
@@ -97,11 +97,7 @@ class EngineLoop:
 def build_huey(settings: Settings, loop: EngineLoop | None) -> Huey:
     huey = make_huey(settings)
 
-    @huey.task(name="relia.tick_now")
-    def tick_now() -> None:
-        if loop is not None:
-            loop.wake()
-
+    register_tick_now(huey, loop.wake if loop is not None else None)
     return huey
 
 
