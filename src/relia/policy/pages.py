@@ -91,7 +91,11 @@ def policies_page(request: Request, session: SessionDep) -> Response:
         "policy/policies.html",
         viewer,
         policies=policies,
-        restrictions=service.list_restrictions(session, active=True),
+        # Per service, the most restrictive first (the list comes newest first, and the sort keeps that within).
+        restrictions=sorted(
+            service.list_restrictions(session, active=True),
+            key=lambda item: (item["service"], rules.RESTRICTION_RANK.get(item["kind"], 9)),
+        ),
         handoffs=service.list_handoffs(session, active=True),
         pending=service.list_overrides(session, now=now, status="pending"),
         items=service.list_action_items(session, status="open"),

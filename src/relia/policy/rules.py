@@ -23,6 +23,8 @@ DEFAULT_EXEMPTIONS = ("security", "p0-fix", "rollback")
 Decision = Literal["allow", "warn", "block"]
 RestrictionKind = Literal["freeze", "approval", "warn"]
 DECISION_RANK: dict[str, int] = {"allow": 0, "warn": 1, "block": 2}
+# The most restrictive first, wherever restrictions are listed.
+RESTRICTION_RANK: dict[str, int] = {"freeze": 0, "approval": 1, "warn": 2}
 
 
 # ----------------------------------------------------------------------------------------------- inputs
@@ -420,7 +422,7 @@ def decide(
 
     for restriction in sorted(
         restrictions,
-        key=lambda item: ({"freeze": 0, "approval": 1, "warn": 2}[item.kind], item.policy, item.cause_service),
+        key=lambda item: (RESTRICTION_RANK[item.kind], item.policy, item.cause_service),
     ):
         cause, why = _cause(restriction, service), _why(restriction)
         if restriction.kind == "warn":
