@@ -13,11 +13,11 @@ run: $(VENV)/.installed $(VENDOR)/.stamp
 	exec $(BIN)/relia up --migrate --apply examples/ --demo
 
 test: $(VENV)/.installed-test $(VENDOR)/.stamp
-	$(BIN)/python -m pytest -m "not browser" -n 2 --dist loadfile
+	$(BIN)/python -m pytest -m "not browser" -n 2 --dist loadfile --durations=15
 	$(BIN)/python -m pytest -m browser -p no:randomly
 
 test-unit: $(VENV)/.installed-test $(VENDOR)/.stamp
-	$(BIN)/python -m pytest -m "not browser" -n 2 --dist loadfile
+	$(BIN)/python -m pytest -m "not browser" -n 2 --dist loadfile --durations=15
 
 test-browser: $(VENV)/.installed-test $(VENDOR)/.stamp
 	$(BIN)/python -m pytest -m browser

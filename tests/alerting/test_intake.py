@@ -452,7 +452,12 @@ def test_an_accepted_message_wakes_the_worker_once_per_burst(client, app, intake
     queue = app.state.queue
     before = queue.pending_count()
     for index in range(3):  # well within the waker's debounce interval
-        response = post(client, intake.key, "alertmanager", am_message([am_alert({"alertname": f"Wake{index}", "service": "checkout"})]))
+        response = post(
+            client,
+            intake.key,
+            "alertmanager",
+            am_message([am_alert({"alertname": f"Wake{index}", "service": "checkout"})]),
+        )
         assert response.status_code == 200, response.text
     # One relia.tick_now message: the worker ticks at once instead of at its next scheduled tick.
     assert queue.pending_count() - before == 1

@@ -20,7 +20,7 @@ from relia.config import api as config_api
 from relia.core.auth import TokenVerifier
 from relia.core.clock import Clock, SystemClock
 from relia.core.db import Database
-from relia.core.generations import RenderCache
+from relia.core.generations import GenerationCache, RenderCache
 from relia.core.settings import Settings
 from relia.deploys import api as deploys_api
 from relia.escalation import api as escalation_api
@@ -86,6 +86,7 @@ def create_app(
     secret = settings.effective_secret_key.encode()
     app.state.token_verifier = TokenVerifier(hashlib.sha256(b"token-cache:" + secret).digest())
     app.state.render_cache = RenderCache()
+    app.state.generation_cache = GenerationCache(app.state.db)
     app.state.principal_cache = PrincipalCache(hashlib.sha256(b"principal-cache:" + secret).digest())
     app.state.metrics_registry = registry = CollectorRegistry()
     ProcessCollector(registry=registry)

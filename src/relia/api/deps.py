@@ -166,9 +166,19 @@ async def get_principal(request: Request, session: SessionDep, now: NowDep) -> P
         cached = request.app.state.principal_cache.get(token, now)
         if cached is not None:
             return cached.with_via(Via.api, request.scope.get("state", {}).get("request_id"))
-    principal = await run_in_threadpool(authenticate, request, session, now)
+    principal = await run_in_threadpool(_authenticate_request, request, session, now)
     assert principal is not None
     return principal
+
+
+def _authenticate_request(request: Request, session: Session, now: datetime) -> Principal | None:
+    if request.method in SAFE_METHODS:
+        return authenticate(request, session, now)
+    # A write authenticates in a read transaction of its own: the request's write transaction takes SQLite's
+    # writer lock at its first statement, and holding it through authentication made every other writer of
+    # the process wait for it (and a route that writes in its own short transaction wait for itself).
+    with request.app.state.db.reader() as reader:
+        return authenticate(request, reader, now)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

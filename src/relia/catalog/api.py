@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response, status
+from starlette.concurrency import run_in_threadpool
 
 from relia.api.deps import IfMatchDep, NowDep, PageDep, PrincipalDep, SessionDep, etag
 from relia.api.problems import CONFLICT, NOT_FOUND
@@ -26,7 +27,6 @@ from relia.catalog.schemas import (
     UserOut,
     UserUpdate,
 )
-from relia.core import generations
 from relia.core.auth import hash_password
 from relia.core.schemas import Page
 
@@ -199,9 +199,8 @@ def delete_team(slug: Key, session: SessionDep, actor: PrincipalDep, now: NowDep
     response_model=Page[ServiceOut],
     responses={304: {"description": "Not modified (If-None-Match matched the list's ETag)"}},
 )
-def list_services(
+async def list_services(
     request: Request,
-    session: SessionDep,
     actor: PrincipalDep,
     page: PageDep,
     owner: Annotated[str | None, Query(max_length=63, description="Only services of this team")] = None,
@@ -209,22 +208,35 @@ def list_services(
     q: Annotated[str | None, Query(max_length=100, description="Search slug or name")] = None,
     if_none_match: Annotated[str | None, Header(description="An ETag of this list; 304 when unchanged")] = None,
 ) -> Response:
-    generation = generations.current(session, service.SERVICES_GENERATION)
-    key = (generation, page.cursor, page.limit, owner, tier, q)
-
-    def render() -> bytes:
-        items, next_cursor = service.list_service_documents(
-            session, cursor=page.cursor, limit=page.limit, owner=owner, tier=tier, query=q
-        )
-        # Already in ServiceOut's JSON shape (the response model documents it): no pydantic round trip.
-        return json.dumps({"items": items, "nextCursor": next_cursor}).encode()
-
-    # One cache per application (and so per database): a list is rendered once per change.
-    body = request.app.state.render_cache.get_or_render(("services", *key), render)
+    # The hottest read: answered on the event loop from the render cache while the generation this process
+    # read is fresh (core.generations.GenerationCache); otherwise one trip to the thread pool and the database.
+    state = request.app.state
+    params = (page.cursor, page.limit, owner, tier, q)
+    generation = state.generation_cache.fresh(service.SERVICES_GENERATION)
+    body = state.render_cache.peek(("services", generation, *params)) if generation is not None else None
+    if body is None:
+        generation, body = await run_in_threadpool(_services_list, state, params)
+    key = (generation, *params)
     tag = f'W/"services-{generation}-{hashlib.sha256(repr(key).encode()).hexdigest()[:16]}"'
     if if_none_match is not None and tag in {value.strip() for value in if_none_match.split(",")}:
         return Response(status_code=304, headers={"ETag": tag})
     return Response(body, media_type="application/json", headers={"ETag": tag})
+
+
+def _services_list(state: Any, params: tuple[Any, ...]) -> tuple[int, bytes]:
+    cursor, limit, owner, tier, q = params
+    with state.db.reader() as session:
+        generation = state.generation_cache.read(session, service.SERVICES_GENERATION)
+
+        def render() -> bytes:
+            items, next_cursor = service.list_service_documents(
+                session, cursor=cursor, limit=limit, owner=owner, tier=tier, query=q
+            )
+            # Already in ServiceOut's JSON shape (the response model documents it): no pydantic round trip.
+            return json.dumps({"items": items, "nextCursor": next_cursor}).encode()
+
+        # One cache per application (and so per database): a list is rendered once per change.
+        return generation, state.render_cache.get_or_render(("services", generation, *params), render)
 
 
 @router.post(

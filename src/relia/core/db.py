@@ -163,6 +163,13 @@ class Database:
         write_engine = self.engine.execution_options(sqlite_begin="IMMEDIATE") if self.is_sqlite else self.engine
         self._readers = sessionmaker(bind=self.engine, expire_on_commit=False)
         self._writers = sessionmaker(bind=write_engine, expire_on_commit=False)
+        # Commits made through this object (this process): read caches trust what they read only while this
+        # has not moved (core.generations.GenerationCache).
+        self.local_commits = 0
+        event.listen(self.engine, "commit", self._count_commit)
+
+    def _count_commit(self, _connection: object) -> None:
+        self.local_commits += 1
 
     def session(self, *, write: bool) -> Session:
         return (self._writers if write else self._readers)()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import APIRouter, Path, Query, Request, Response, status
 from sqlalchemy.orm import Session
 
 from relia.api.deps import IfMatchDep, NowDep, PageDep, PrincipalDep, SessionDep, etag
@@ -172,19 +172,22 @@ def list_handoffs(
     summary="May this version ship? allow, warn or block, with the reasons; every check is recorded",
     responses=NOT_FOUND,
 )
-def check_gate(body: GateCheckIn, session: SessionDep, actor: PrincipalDep, now: NowDep) -> GateDecisionOut:
-    decision = service.check_gate(
-        session,
-        actor=actor,
-        service=body.service,
-        version=body.version,
-        change_type=body.change_type,
-        now=now,
-        phase=body.phase,
-    )
-    out = GateDecisionOut.model_validate(service.decision_json(decision))
-    session.commit()
-    return out
+def check_gate(body: GateCheckIn, request: Request, actor: PrincipalDep, now: NowDep) -> GateDecisionOut:
+    # Decided in a read transaction, recorded in a short write of its own: CI pipelines ask the gate in bursts,
+    # and on SQLite a write transaction holding the writer's lock through the reads would queue them all.
+    db = request.app.state.db
+    with db.reader() as session:
+        decision, service_id = service.decide_gate(
+            session,
+            service=body.service,
+            version=body.version,
+            change_type=body.change_type,
+            now=now,
+            phase=body.phase,
+        )
+    with db.transaction() as session:
+        decision = service.record_gate_check(session, actor=actor, decision=decision, service_id=service_id, now=now)
+    return GateDecisionOut.model_validate(service.decision_json(decision))
 
 
 @router.get("/gates/checks", tags=["gates"], summary="Recorded gate checks, newest first")

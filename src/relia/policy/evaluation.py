@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from relia.catalog.models import Service, Team, service_dependencies
 from relia.core import audit, channels, outbox, timeline  # noqa: F401  (channels registers the webhook channel)
 from relia.core.auth import Principal, Via
+from relia.core.clock import utc
 from relia.core.models import TimelineEvent
 from relia.policy import rules, service
 from relia.policy.models import (
@@ -513,15 +514,30 @@ def _reconcile_restrictions(
             reach = rules.dependents_of(cause_id, dependents, transitive=actions.freeze.dependents == "transitive")
             for affected in reach:
                 desired.setdefault((affected, "freeze", name, cause_id), exemptions)
+    # Plain rows, not ORM objects: with freezes reaching dependents there can be tens of thousands in force,
+    # nearly all unchanged at any tick, and building an object per row would cost most of the tick.
     current = {
-        (row.service_id, row.kind, row.policy_name, row.cause_service_id): row
-        for row in session.scalars(select(ReleaseRestriction).where(ReleaseRestriction.ended_at.is_(None)))
+        (service_id, kind, policy_name, cause_id): (row_id, exemptions, started_at)
+        for row_id, service_id, kind, policy_name, cause_id, exemptions, started_at in session.execute(
+            select(
+                ReleaseRestriction.id,
+                ReleaseRestriction.service_id,
+                ReleaseRestriction.kind,
+                ReleaseRestriction.policy_name,
+                ReleaseRestriction.cause_service_id,
+                ReleaseRestriction.exemptions,
+                ReleaseRestriction.started_at,
+            ).where(ReleaseRestriction.ended_at.is_(None))
+        )
     }
     for key, exemptions in sorted(desired.items()):
-        row = current.get(key)
-        if row is not None:
-            if list(row.exemptions or []) != exemptions:
-                row.exemptions = exemptions
+        found = current.get(key)
+        if found is not None:
+            row_id, stored_exemptions, _ = found
+            if list(stored_exemptions or []) != exemptions:
+                session.execute(
+                    update(ReleaseRestriction).where(ReleaseRestriction.id == row_id).values(exemptions=exemptions)
+                )
             continue
         affected, kind, name, cause_id = key
         slug, cause_slug = services[affected][0], services[cause_id][0]
@@ -540,14 +556,14 @@ def _reconcile_restrictions(
         )
         report.restrictions_started += 1
         _effect_event(session, actor, f"{KIND_EVENTS[kind]}.started", affected, slug, name, cause_slug, summary, now)
-    for key, row in sorted(current.items()):
+    for key, (row_id, _, started_at) in sorted(current.items()):
         if key in desired:
             continue
         affected, kind, name, cause_id = key
-        row.ended_at = now
+        session.execute(update(ReleaseRestriction).where(ReleaseRestriction.id == row_id).values(ended_at=now))
         slug = services.get(affected, (str(affected), 0))[0]
         cause_slug = services.get(cause_id, (str(cause_id), 0))[0]
-        minutes = int((now - row.started_at).total_seconds() // 60)
+        minutes = int((now - utc(started_at)).total_seconds() // 60)
         summary = f"{slug} is no longer {KIND_WORDS[kind]} by policy {name} (after {rules.format_minutes(minutes)})"
         report.restrictions_ended += 1
         _effect_event(session, actor, f"{KIND_EVENTS[kind]}.ended", affected, slug, name, cause_slug, summary, now)

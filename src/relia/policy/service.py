@@ -13,7 +13,7 @@ The blue-green deployments call ``check_gate`` (the one entry point of the gate)
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -476,6 +476,13 @@ def _least_budget(session: Session, service_id: int) -> rules.SloBudget | None:
     return rules.SloBudget(row[0], row[1], row[2]) if row else None
 
 
+@dataclass(frozen=True)
+class _CauseState:
+    matched: list[dict[str, Any]]
+    phase: str
+    cooling_until: datetime | None
+
+
 def restrictions_in_force(session: Session, service_id: int) -> list[rules.Restriction]:
     """The restrictions on one service's releases now, each with the live budgets of the objectives that
     triggered it (least first)."""
@@ -493,23 +500,26 @@ def restrictions_in_force(session: Session, service_id: int) -> list[rules.Restr
     ).all()
     if not rows:
         return []
+    # The gate's hot path: plain rows of the causing services' states (a service frozen through its
+    # dependencies has dozens of causes), filtered here rather than by a long OR of pairs in SQL.
     causes = {(policy, cause_id) for _, policy, cause_id, _, _, _ in rows}
     states = {
-        (state.policy_name, state.service_id): state
-        for state in session.scalars(
-            select(PolicyState).where(
-                or_(
-                    *(
-                        and_(PolicyState.policy_name == policy, PolicyState.service_id == cause_id)
-                        for policy, cause_id in causes
-                    )
-                )
+        (name, cause_id): _CauseState(matched or [], phase, cooling_until)
+        for name, cause_id, matched, phase, cooling_until in session.execute(
+            select(
+                PolicyState.policy_name,
+                PolicyState.service_id,
+                PolicyState.matched,
+                PolicyState.phase,
+                PolicyState.cooling_until,
+            ).where(
+                PolicyState.service_id.in_(sorted({cause_id for _, cause_id in causes})),
+                PolicyState.policy_name.in_(sorted({name for name, _ in causes})),
             )
         )
+        if (name, cause_id) in causes
     }
-    wanted = {
-        int(item["objectiveId"]) for state in states.values() for item in (state.matched or []) if "objectiveId" in item
-    }
+    wanted = {int(item["objectiveId"]) for state in states.values() for item in state.matched if "objectiveId" in item}
     budgets = _live_budgets(session, wanted)
     found = []
     for kind, policy, cause_id, cause_slug, exemptions, started_at in rows:
@@ -564,9 +574,20 @@ def check_gate(
     """The release gate: may this version of this service ship now? Answers allow, warn or block with the
     reasons, and records the check (who asked, what was answered) in the caller's transaction.
 
-    The one entry point for CI (through the API), people, and the blue-green deployments (``phase`` is
-    ``pre_deploy`` before deploying and ``pre_switch`` before moving traffic). Any authenticated caller may ask.
-    Raises InvalidInput for a malformed version, change type or phase, NotFound for an unknown service."""
+    The one entry point for people and the blue-green deployments (``phase`` is ``pre_deploy`` before deploying
+    and ``pre_switch`` before moving traffic). Any authenticated caller may ask. Raises InvalidInput for a
+    malformed version, change type or phase, NotFound for an unknown service. (The API route decides in a read
+    transaction and records in a short write of its own: ``decide_gate`` then ``record_gate_check``.)"""
+    decision, service_id = decide_gate(
+        session, service=service, version=version, change_type=change_type, now=now, phase=phase
+    )
+    return record_gate_check(session, actor=actor, decision=decision, service_id=service_id, now=now)
+
+
+def decide_gate(
+    session: Session, *, service: str, version: str, change_type: str, now: datetime, phase: str = "pre_deploy"
+) -> tuple[rules.GateDecision, int]:
+    """The gate's answer and the service's id, reading only."""
     request = _validated_check(service, version, change_type, phase)
     service_id, slug, _ = _service_by_slug(session, request.service)
     restrictions = restrictions_in_force(session, service_id)
@@ -580,12 +601,19 @@ def check_gate(
         override=grant,
         lowest=None if restrictions else _least_budget(session, service_id),
     )
+    return decision, service_id
+
+
+def record_gate_check(
+    session: Session, *, actor: Principal, decision: rules.GateDecision, service_id: int, now: datetime
+) -> rules.GateDecision:
+    """Record who asked the gate and what it answered; returns the decision with the record's id."""
     record = GateCheck(
         at=now,
         service_id=service_id,
-        version=request.version,
-        change_type=request.change_type,
-        phase=request.phase,
+        version=decision.version,
+        change_type=decision.change_type,
+        phase=decision.phase,
         decision=decision.decision,
         reasons=[reason_json(reason) for reason in decision.reasons],
         override_id=decision.override_id,
