@@ -14,7 +14,10 @@ handoff, webhook, action item). The SLO evaluator runs once.
                --ticks steady ticks a minute apart (nothing changes: the common case)
   gate         `relia serve` (uvicorn, one process) on 127.0.0.1, and POST /api/v1/gates/check (read token)
                rotating over the 200 services and the change types (mostly feature, some security, p0-fix,
-               rollback): a frozen service is asked one time in ten; every answer is recorded by the server.
+               rollback); every answer is recorded by the server. A third into the fixed-rate load, another
+               process runs a worker tick (SLO evaluator, then policy evaluation), which moves the generations
+               the server's gate cache is keyed by, as every minute in production. The server's CPU per
+               request is read from /proc.
                fixed rate:  an open-loop generator in this process sends --rate requests/s for --duration s on
                             keep-alive connections (opened as needed) and measures each latency from the
                             moment the request was due, so a slow answer delays the measure of the ones queued
@@ -43,6 +46,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -72,6 +76,7 @@ NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 GOAL_P99_MS = 20.0
 GOAL_RATE = 200.0
 GOAL_TICK_SECONDS = 1.0
+KEEPALIVE_SECONDS = 4.0
 CHANGE_TYPES = ["feature"] * 7 + ["security", "p0-fix", "rollback"]
 
 DONE_LUA = r"""
@@ -290,6 +295,55 @@ def bench_evaluation(database_url: str, ticks: int) -> dict[str, Any]:
         db.dispose()
 
 
+def worker_tick(database_url: str, minute: int) -> dict[str, float]:
+    """One worker tick's two steps that change what the gate answers from, as the worker runs them: the SLO
+    evaluator (budgets move) and the policy evaluation, ``minute`` minutes after the seeded history ends."""
+    from relia.core.clock import SimulatedClock
+    from relia.core.db import Database
+    from relia.policy import jobs
+    from relia.slo.evaluator import Evaluator
+
+    db = Database(database_url)
+    clock = SimulatedClock(NOW + timedelta(minutes=minute))
+    try:
+        started = time.perf_counter()
+        Evaluator().tick(db, clock)
+        slo_seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        jobs.evaluate(db, clock)
+        return {"slo": slo_seconds, "policy": time.perf_counter() - started}
+    finally:
+        db.dispose()
+
+
+class TickDuringLoad:
+    """A worker tick in another process, ``delay`` seconds into the measured load: the gate's caches see
+    their generations move, as they do once a minute in production."""
+
+    def __init__(self, database_url: str, minute: int, delay: float) -> None:
+        self.command = [sys.executable, __file__, "--tick-only", database_url, "--tick-minute", str(minute)]
+        self.delay = delay
+        self.result: dict[str, float] | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        time.sleep(self.delay)  # wall-clock: it lands inside a load that runs on the wall clock
+        self.started = time.perf_counter()
+        done = subprocess.run(self.command, capture_output=True, text=True, cwd=ROOT, timeout=300)
+        found = re.search(r"^TICK_JSON (\{.*\})$", done.stdout, re.M)
+        if done.returncode != 0 or found is None:
+            raise RuntimeError(f"the worker tick failed: {done.stdout}\n{done.stderr}")
+        self.result = json.loads(found.group(1))
+
+    def join(self) -> dict[str, float]:
+        self._thread.join()
+        assert self.result is not None, "the worker tick did not run"
+        return self.result
+
+
 # ------------------------------------------------------------------------------------------- fixed rate
 
 
@@ -302,6 +356,8 @@ class RateResult:
     errors: int = 0
     elapsed: float = 0.0
     connections: int = 0
+    server_cpu_ms: float = 0.0  # the server's CPU per request
+    tick: dict[str, float] = field(default_factory=dict)  # the worker tick during the load: seconds per step
 
 
 def _body(index: int) -> bytes:
@@ -317,15 +373,19 @@ def _body(index: int) -> bytes:
 async def fixed_rate(port: int, token: str, rate: float, seconds: float, max_connections: int = 64) -> RateResult:
     """Send ``rate`` requests a second, each when it is due whatever the answers before it: open loop."""
     result = RateResult()
-    idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+    # (reader, writer, when it was last used): a connection idle for longer than the server's keep-alive (5 s
+    # for uvicorn) may be closed under us, so it is dropped first, as HTTP clients do.
+    idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter, float]] = []
     opened = 0
     slots = asyncio.Semaphore(max_connections)
 
     async def one(index: int, due: float) -> None:
         nonlocal opened
         async with slots:
+            while idle and time.perf_counter() - idle[-1][2] > KEEPALIVE_SECONDS:
+                idle.pop()[1].close()
             if idle:
-                reader, writer = idle.pop()
+                reader, writer, _ = idle.pop()
             else:
                 reader, writer = await asyncio.open_connection("127.0.0.1", port)
                 opened += 1
@@ -350,7 +410,7 @@ async def fixed_rate(port: int, token: str, rate: float, seconds: float, max_con
             if status == 200:
                 decision = json.loads(payload)["decision"]
                 result.decisions[decision] = result.decisions.get(decision, 0) + 1
-            idle.append((reader, writer))
+            idle.append((reader, writer, time.perf_counter()))
 
     tasks = []
     start = time.perf_counter()
@@ -365,7 +425,7 @@ async def fixed_rate(port: int, token: str, rate: float, seconds: float, max_con
     result.elapsed = time.perf_counter() - start
     result.sent = total
     result.connections = opened
-    for _, writer in idle:
+    for _, writer, _ in idle:
         writer.close()
     return result
 
@@ -442,12 +502,19 @@ def bench_backend(backend: Backend, args: argparse.Namespace, out_dir: Path) -> 
                 )
                 assert status == 200 and json.loads(body)["decision"] == "block", (status, body[:300])
                 asyncio.run(fixed_rate(port, token, args.rate, args.warmup))  # warm-up, not measured
+                tick = TickDuringLoad(backend.database_url, args.ticks + 1, args.duration / 3)
+                cpu_before = server.cpu_seconds()
+                tick.start()
                 rate = asyncio.run(fixed_rate(port, token, args.rate, args.duration))
+                rate.server_cpu_ms = (server.cpu_seconds() - cpu_before) * 1000 / max(1, len(rate.latencies_ms))
+                rate.tick = tick.join()
                 lat = rate.latencies_ms
                 print(
                     f"  fixed rate {args.rate:.0f}/s: achieved {len(lat) / rate.elapsed:.0f}/s, p50 "
                     f"{percentile(lat, 0.5):.1f} ms, p99 {percentile(lat, 0.99):.1f} ms, max {max(lat):.1f} ms, "
-                    f"statuses {rate.statuses}, errors {rate.errors}, decisions {rate.decisions}",
+                    f"statuses {rate.statuses}, errors {rate.errors}, decisions {rate.decisions}, server CPU "
+                    f"{rate.server_cpu_ms:.2f} ms/request; worker tick during it: SLO {rate.tick['slo']:.2f} s, "
+                    f"policy {rate.tick['policy']:.2f} s",
                     flush=True,
                 )
                 wrk_stats, wrk_raw = None, ""
@@ -479,7 +546,9 @@ def report(results: list[BackendResult], args: argparse.Namespace, facts: dict[s
         gate_rows.append(
             [
                 result.name,
-                f"open loop, {args.rate:.0f}/s for {args.duration} s ({rate.connections} connections)",
+                f"open loop, {args.rate:.0f}/s for {args.duration} s ({rate.connections} connections), a worker "
+                f"tick (SLO {rate.tick.get('slo', 0):.1f} s, policy {rate.tick.get('policy', 0):.1f} s) in another "
+                f"process during it; server CPU {rate.server_cpu_ms:.2f} ms/request",
                 f"{achieved:.0f}",
                 f"{percentile(lat, 0.5):.1f}",
                 f"{percentile(lat, 0.9):.1f}",
@@ -562,7 +631,12 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=4, help="wrk's connections (0 skips wrk)")
     parser.add_argument("--ticks", type=int, default=10, help="steady policy ticks measured")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / "policy_gate.md")
+    parser.add_argument("--tick-only", metavar="DATABASE_URL", help=argparse.SUPPRESS)
+    parser.add_argument("--tick-minute", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.tick_only:
+        print("TICK_JSON " + json.dumps(worker_tick(args.tick_only, args.tick_minute)), flush=True)
+        return 0
 
     backends: list[Backend] = []
     postgres_version = None

@@ -3,6 +3,8 @@ invalidate the generation it holds), and another process's change shows within t
 
 from __future__ import annotations
 
+from sqlalchemy import text
+
 from relia.core import generations
 from relia.core.db import Database
 from tests.api.support import API
@@ -47,4 +49,20 @@ def test_generation_cache_rules(db):
     with db.reader() as session:
         assert cache.read(session, "things") == 1
     cache.max_age = 0.0
+    assert cache.fresh("things") is None
+
+
+def test_only_commits_that_bump_a_generation_invalidate(db):
+    cache = generations.GenerationCache(db, max_age=60.0)
+    with db.reader() as session:
+        cache.read(session, "things")
+    with db.transaction() as session:
+        generations.bump(session, "other-things")
+        session.rollback()  # undone: nothing changed
+        session.execute(text("SELECT 1"))
+    with db.transaction() as session:
+        session.execute(text("SELECT 1"))  # a write that changes no cached collection (a recorded gate check)
+    assert cache.fresh("things") == 0
+    with db.transaction() as session:
+        generations.bump(session, "other-things")
     assert cache.fresh("things") is None

@@ -277,7 +277,7 @@ def test_dependents_are_frozen_when_the_policy_says_so(client, org, db, clock, w
 
     storefront = gate(client, carol, service="storefront")
     assert storefront["decision"] == "block"
-    assert storefront["reasons"][0]["service"] == "checkout"
+    assert storefront["reasons"][0]["service"] == "checkout" and storefront["reasons"][0]["services"] == ["checkout"]
     assert "through checkout, which storefront depends on" in storefront["reasons"][0]["message"]
     assert gate(client, carol, service="mobile")["decision"] == "allow"  # only direct dependents
 

@@ -316,3 +316,31 @@ def test_words():
         and rules.trend_word(None) == "unknown"
     )
     assert rules.burn_rate(90, 100, 0.99) == pytest.approx(10.0) and rules.burn_rate(0, 0, 0.99) is None
+
+
+def test_one_policy_through_many_dependencies_is_one_reason_naming_them_worst_first():
+    def through(cause: str, budget: float) -> Restriction:
+        return Restriction(
+            "freeze", "strict", cause, frozenset({"security"}), slos=(SloBudget(f"{cause}-avail", "default", budget),)
+        )
+
+    upstream = [through("auth", -0.1), through("payments-api", -0.5), through("search", 0.05), through("ledger", 0.2)]
+    own = Restriction("freeze", "strict", "checkout", frozenset({"security"}))
+    decision = decide([*upstream, own], service="checkout")
+    assert decision.decision == "block"
+    mine, theirs = decision.reasons
+    assert mine.services == ("checkout",) and "through" not in mine.message
+    assert theirs.services == ("payments-api", "auth", "search", "ledger")
+    assert (theirs.service, theirs.slo, theirs.budget_remaining) == ("payments-api", "payments-api-avail", -0.5)
+    assert "through 4 services checkout depends on: payments-api, auth, search and 1 more" in theirs.message
+
+
+def test_a_group_recovers_only_when_every_cause_cools_down_and_exempts_only_what_all_grant():
+    cooling = Restriction("freeze", "strict", "auth", frozenset({"security", "p0-fix"}), lifts_at=NOW + HOUR)
+    later = Restriction("freeze", "strict", "ledger", frozenset({"security"}), lifts_at=NOW + 2 * HOUR)
+    engaged = Restriction("freeze", "strict", "search", frozenset({"security"}))
+    [reason] = decide([cooling, later], service="checkout").reasons
+    assert f"lifts at {NOW + 2 * HOUR:%Y-%m-%d %H:%M}" in reason.message
+    assert "recovering" not in decide([cooling, engaged], service="checkout").reasons[0].message
+    assert decide([cooling, later], "p0-fix", service="checkout").decision == "block"
+    assert decide([cooling, later], "security", service="checkout").decision == "warn"

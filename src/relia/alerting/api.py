@@ -50,6 +50,7 @@ from relia.alerting.schemas import (
 )
 from relia.api.deps import NO_CREDENTIALS, IfMatchDep, NowDep, PageDep, PrincipalDep, SessionDep, etag
 from relia.api.problems import CONFLICT, NOT_FOUND
+from relia.core.batching import GroupCommitWriter
 from relia.core.errors import FieldError, InvalidInput, Unavailable
 from relia.core.schemas import SLUG_PATTERN, Page
 
@@ -117,11 +118,11 @@ def _redact(request: Request, key: str) -> None:
             request.scope[name] = value.replace(key.encode(), REDACTED.encode())
 
 
-def _writer(request: Request) -> intake.IntakeWriter:
+def _writer(request: Request) -> GroupCommitWriter[service.AlertingConfig]:
     state = request.app.state
     writer = getattr(state, "alert_intake_writer", None)
     if writer is None:
-        writer = state.alert_intake_writer = intake.IntakeWriter(state.db, _config_cache(request))
+        writer = state.alert_intake_writer = intake.intake_writer(state.db, _config_cache(request))
     return writer
 
 

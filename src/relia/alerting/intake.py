@@ -13,12 +13,8 @@ partner's "resolved" (same ``startsAt``) is ignored too.
 from __future__ import annotations
 
 import json
-import queue
-import threading
 import uuid
 from collections import Counter
-from collections.abc import Callable
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -32,6 +28,7 @@ from relia.alerting.models import Alert, AlertSuppression
 from relia.alerting.schemas import AlertOutcome, GenericBatch, GenericEvent, IntakeResult
 from relia.alerting.service import AlertingConfig, ConfigCache, IntegrationConfig, load_config
 from relia.catalog.models import Service
+from relia.core.batching import GroupCommitWriter
 from relia.core.db import Database
 from relia.core.errors import BadRequest, FieldError, InvalidInput, NotFound
 
@@ -60,92 +57,10 @@ class IntakeGate:
         self.in_flight -= 1
 
 
-Work = Callable[[Session, AlertingConfig, datetime], Any]
-
-
-@dataclass
-class _Queued:
-    work: Work
-    now: datetime
-    future: Future[Any]
-
-
-class IntakeWriter:
-    """Writes a process' intake requests from one thread, several per transaction (group commit).
-
-    On SQLite every write transaction takes the database's one write lock; sixteen request threads each
-    opening their own queued on it, and each paid for BEGIN, the configuration check and COMMIT. Here the
-    requests waiting when a transaction starts share it: each in its own savepoint (one failing request does
-    not undo the others), and every answer is given only after the commit, so a 2xx still means stored. With
-    one request waiting, it is a transaction of its own, as before.
-
-    The thread starts with the first request and stops after ``idle_seconds`` without one."""
-
-    def __init__(self, db: Database, cache: ConfigCache, *, max_batch: int = 64, idle_seconds: float = 30.0) -> None:
-        self.db = db
-        self.cache = cache
-        self.max_batch = max_batch
-        self.idle_seconds = idle_seconds
-        self._queue: queue.SimpleQueue[_Queued] = queue.SimpleQueue()
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-
-    def submit(self, work: Work, now: datetime) -> Future[Any]:
-        """Queue ``work(session, config, now)``; the future holds its result once committed (or its error)."""
-        item = _Queued(work, now, Future())
-        with self._lock:
-            self._queue.put(item)
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="alert-intake-writer", daemon=True)
-                self._thread.start()
-        return item.future
-
-    def _run(self) -> None:
-        while True:
-            try:
-                first = self._queue.get(timeout=self.idle_seconds)
-            except queue.Empty:
-                with self._lock:
-                    if self._queue.empty():
-                        self._thread = None
-                        return
-                continue
-            batch = [first]
-            while len(batch) < self.max_batch:
-                try:
-                    batch.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            self._write([item for item in batch if item.future.set_running_or_notify_cancel()])
-
-    def _write(self, batch: list[_Queued]) -> None:
-        if not batch:
-            return
-        done: list[tuple[_Queued, Any, BaseException | None]] = []
-        session = self.db.session(write=True)
-        try:
-            config = self.cache.get(session, batch[0].now)
-            for item in batch:
-                try:
-                    with session.begin_nested():
-                        done.append((item, item.work(session, config, item.now), None))
-                except Exception as exc:
-                    done.append((item, None, exc))
-            session.commit()
-        except BaseException as exc:
-            session.rollback()
-            for item in batch:
-                item.future.set_exception(exc)
-            if not isinstance(exc, Exception):
-                raise
-            return
-        finally:
-            session.close()
-        for item, result, error in done:
-            if error is None:
-                item.future.set_result(result)
-            else:
-                item.future.set_exception(error)
+def intake_writer(db: Database, cache: ConfigCache) -> GroupCommitWriter[AlertingConfig]:
+    """The process's intake writer (``core.batching``): alerts arriving together share a transaction, and the
+    alerting configuration is read once per transaction."""
+    return GroupCommitWriter(db, name="alert-intake-writer", context=cache.get)
 
 
 def unknown_key() -> NotFound:

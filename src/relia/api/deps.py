@@ -117,10 +117,14 @@ class PrincipalCache:
             self._entries.clear()
 
 
-def authenticate(request: Request, session: Session, now: datetime, *, required: bool = True) -> Principal | None:
+def authenticate(
+    request: Request, session: Session, now: datetime, *, required: bool = True, as_read: bool = False
+) -> Principal | None:
+    """``as_read``: a POST that changes no one's rights (it asks a question and records only that it was
+    asked) authenticates like a read, through the principal cache."""
     request_id = request.scope.get("state", {}).get("request_id")
     token = _bearer(request)
-    reading = request.method in SAFE_METHODS
+    reading = as_read or request.method in SAFE_METHODS
     cache: PrincipalCache = request.app.state.principal_cache
     if not reading:
         # A write may change rights (memberships, a revoked token): reads here look again at once.
@@ -182,6 +186,28 @@ def _authenticate_request(request: Request, session: Session, now: datetime) -> 
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+async def get_asking_principal(request: Request, now: NowDep) -> Principal:
+    """The caller of a POST that only asks (the release gate): it changes no one's rights, so it authenticates
+    like a read, from the principal cache when it can (no database, no thread hop), and opens no request
+    session of its own. A revoked token may so ask for up to the cache's second longer, as a read may."""
+    token = _bearer(request)
+    if token is not None:
+        cached = request.app.state.principal_cache.get(token, now)
+        if cached is not None:
+            return cached.with_via(Via.api, request.scope.get("state", {}).get("request_id"))
+    principal = await run_in_threadpool(_authenticate_asking, request, now)
+    assert principal is not None
+    return principal
+
+
+def _authenticate_asking(request: Request, now: datetime) -> Principal | None:
+    with request.app.state.db.reader() as reader:
+        return authenticate(request, reader, now, as_read=True)
+
+
+AskingPrincipalDep = Annotated[Principal, Depends(get_asking_principal)]
 
 _ETAG = re.compile(r'^\s*(?:W/)?"(\d+)"\s*$')
 

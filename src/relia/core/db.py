@@ -152,6 +152,10 @@ def create_engine_for(url: str, *, foreign_keys: bool = True, pool: bool = True,
     return engine
 
 
+# Set in ``Session.info`` by ``core.generations.bump``: this transaction changes a cached collection.
+GENERATION_BUMPED = "relia.generation_bumped"
+
+
 class Database:
     """One database: a read engine (deferred transactions) and a write engine (immediate on SQLite)."""
 
@@ -163,13 +167,21 @@ class Database:
         write_engine = self.engine.execution_options(sqlite_begin="IMMEDIATE") if self.is_sqlite else self.engine
         self._readers = sessionmaker(bind=self.engine, expire_on_commit=False)
         self._writers = sessionmaker(bind=write_engine, expire_on_commit=False)
-        # Commits made through this object (this process): read caches trust what they read only while this
-        # has not moved (core.generations.GenerationCache).
+        # Commits made through this object (this process) that bumped a generation: read caches trust what
+        # they read only while this has not moved (core.generations.GenerationCache). Commits that change no
+        # cached collection (a recorded gate check, an alert) leave the caches alone.
         self.local_commits = 0
-        event.listen(self.engine, "commit", self._count_commit)
+        for factory in (self._readers, self._writers):
+            event.listen(factory, "after_commit", self._count_commit)
+            event.listen(factory, "after_rollback", self._forget_bump)
 
-    def _count_commit(self, _connection: object) -> None:
-        self.local_commits += 1
+    def _count_commit(self, session: Session) -> None:
+        if session.info.pop(GENERATION_BUMPED, False):
+            self.local_commits += 1
+
+    @staticmethod
+    def _forget_bump(session: Session) -> None:
+        session.info.pop(GENERATION_BUMPED, None)
 
     def session(self, *, write: bool) -> Session:
         return (self._writers if write else self._readers)()

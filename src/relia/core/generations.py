@@ -5,8 +5,9 @@ generation in its own snapshot and reuses what it rendered for that generation b
 replicas because the counter lives in the database.
 
 ``GenerationCache`` saves the query on the hottest reads: a generation read in this process is trusted for at
-most a second, and only while nothing has committed through this process's ``Database`` since (so this
-process always reads its own writes at once; another process's change shows within the second).
+most a second, and only while no transaction that bumped a generation has committed through this process's
+``Database`` since (so this process always reads its own writes at once; another process's change shows within
+the second).
 """
 
 from __future__ import annotations
@@ -22,10 +23,12 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from relia.core.db import GENERATION_BUMPED
 from relia.core.models import Generation
 
 
 def bump(session: Session, name: str) -> None:
+    session.info[GENERATION_BUMPED] = True  # the commit invalidates this process's generation caches at once
     updated = session.execute(update(Generation).where(Generation.name == name).values(value=Generation.value + 1))
     if updated.rowcount == 0:
         insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert

@@ -19,7 +19,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from relia.catalog.models import Service, Team, service_dependencies
-from relia.core import audit, channels, outbox, timeline  # noqa: F401  (channels registers the webhook channel)
+from relia.core import audit, channels, generations, outbox, timeline  # noqa: F401  (channels registers the webhook channel)
 from relia.core.auth import Principal, Via
 from relia.core.clock import utc
 from relia.core.models import TimelineEvent
@@ -117,6 +117,9 @@ def evaluate(session: Session, *, now: datetime, actor: Principal = EVALUATOR) -
     _reconcile_restrictions(session, actor, by_name, engaged, services, report, now)
     _reconcile_handoffs(session, actor, by_name, engaged, services, teams, report, now)
     report.overrides_expired = service.expire_overrides(session, actor=actor, now=now)
+    # Restrictions, the objectives that engaged them and overrides may all have moved: the gate's caches
+    # read again (once a tick, whatever changed, so no path that changes them can be missed).
+    generations.bump(session, service.GATE_GENERATION)
     session.flush()
     report.seconds = time.perf_counter() - started
     return report

@@ -11,6 +11,7 @@ import enum
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Literal
 
 # Change types every installation knows. Teams may use their own (any slug); a policy's exemptions name
@@ -312,7 +313,6 @@ class Restriction:
     cause_service: str  # the service whose SLOs triggered it: this one, or one it depends on
     exemptions: frozenset[str]
     slos: tuple[SloBudget, ...] = ()  # the objectives that triggered it, least budget first
-    since: datetime | None = None
     lifts_at: datetime | None = None  # set while the policy cools down: when the restriction ends
 
 
@@ -334,8 +334,9 @@ class GateReason:
     objective: str | None = None
     budget_remaining: float | None = None
     policy: str | None = None
-    service: str | None = None
+    service: str | None = None  # the service whose SLOs caused it (of several, the one with the least budget)
     override: int | None = None
+    services: tuple[str, ...] = ()  # every service whose SLOs caused it, least budget first
 
 
 @dataclass(frozen=True)
@@ -363,32 +364,97 @@ def _worst(slos: Sequence[SloBudget]) -> SloBudget | None:
     return slos[0] if slos else None
 
 
-def _cause(restriction: Restriction, service: str) -> str:
-    if restriction.cause_service == service:
-        return f"policy {restriction.policy}"
-    return f"policy {restriction.policy} (through {restriction.cause_service}, which {service} depends on)"
+def _budget_order(slo: SloBudget) -> tuple[bool, float, str]:
+    return (slo.budget_remaining is None, slo.budget_remaining or 0.0, slo.label)
 
 
-def _why(restriction: Restriction) -> str:
-    listed = ", ".join(slo.text() for slo in restriction.slos[:3])
-    more = f" and {len(restriction.slos) - 3} more" if len(restriction.slos) > 3 else ""
+@dataclass(frozen=True)
+class PolicyRestrictions:
+    """One policy's restrictions of one kind on the service being released: its own, or every one put on it
+    through its dependencies. A service deep in a dependency graph can be frozen by one policy through dozens
+    of services; the gate gives that as one reason naming them all, worst first, not dozens of reasons."""
+
+    kind: RestrictionKind
+    policy: str
+    exemptions: frozenset[str]
+    members: tuple[Restriction, ...]  # worst first: the cause whose SLO has the least budget left
+
+    # Cached: the API keeps a service's groups between gate checks (relia.policy.gate).
+    @cached_property
+    def causes(self) -> tuple[str, ...]:
+        return tuple(member.cause_service for member in self.members)
+
+    @cached_property
+    def slos(self) -> tuple[SloBudget, ...]:
+        return tuple(sorted((slo for member in self.members for slo in member.slos), key=_budget_order))
+
+    @cached_property
+    def lifts_at(self) -> datetime | None:
+        """When the last of them lifts, if every one is cooling down; None while any is still engaged."""
+        lifts = [member.lifts_at for member in self.members]
+        return None if any(at is None for at in lifts) else max(at for at in lifts if at is not None)
+
+
+def group_restrictions(restrictions: Sequence[Restriction], service: str) -> list[PolicyRestrictions]:
+    """The restrictions on ``service`` by policy and kind (its own apart from those through dependencies), in
+    the order the gate gives its reasons: freezes, then approvals, then warnings."""
+    groups: dict[tuple[str, str, bool], list[Restriction]] = {}
+    for restriction in restrictions:
+        own = restriction.cause_service == service
+        groups.setdefault((restriction.kind, restriction.policy, own), []).append(restriction)
+
+    def worst_first(member: Restriction) -> tuple[bool, float, str, str]:
+        worst = _worst(member.slos)
+        budget = _budget_order(worst) if worst else (True, 0.0, "")
+        return (*budget, member.cause_service)
+
+    found = [
+        PolicyRestrictions(
+            kind=kind,
+            policy=policy,
+            # One policy grants the same exemptions everywhere; should they differ, only the common ones count.
+            exemptions=frozenset.intersection(*(member.exemptions for member in members)),
+            members=tuple(sorted(members, key=worst_first)),
+        )
+        for (kind, policy, _), members in groups.items()
+    ]
+    found.sort(key=lambda group: (RESTRICTION_RANK[group.kind], group.policy, group.causes[0] != service))
+    return found
+
+
+def _cause(group: PolicyRestrictions, service: str) -> str:
+    causes = group.causes
+    if causes == (service,):
+        return f"policy {group.policy}"
+    if len(causes) == 1:
+        return f"policy {group.policy} (through {causes[0]}, which {service} depends on)"
+    named = ", ".join(causes[:3]) + (f" and {len(causes) - 3} more" if len(causes) > 3 else "")
+    return f"policy {group.policy} (through {len(causes)} services {service} depends on: {named})"
+
+
+def _why(group: PolicyRestrictions) -> str:
+    slos = group.slos
+    listed = ", ".join(slo.text() for slo in slos[:3])
+    more = f" and {len(slos) - 3} more" if len(slos) > 3 else ""
     why = f": {listed}{more}" if listed else ""
-    if restriction.lifts_at is not None:
-        why += f" (recovering: it lifts at {restriction.lifts_at:%Y-%m-%d %H:%M} UTC unless the conditions return)"
+    lifts_at = group.lifts_at
+    if lifts_at is not None:
+        why += f" (recovering: it lifts at {lifts_at:%Y-%m-%d %H:%M} UTC unless the conditions return)"
     return why
 
 
-def _reason(code: str, message: str, restriction: Restriction, override: int | None = None) -> GateReason:
-    worst = _worst(restriction.slos)
+def _reason(code: str, message: str, group: PolicyRestrictions, override: int | None = None) -> GateReason:
+    worst = _worst(group.slos)
     return GateReason(
         code=code,
         message=message,
         slo=worst.slo if worst else None,
         objective=worst.objective if worst else None,
         budget_remaining=worst.budget_remaining if worst else None,
-        policy=restriction.policy,
-        service=restriction.cause_service,
+        policy=group.policy,
+        service=group.causes[0],
         override=override,
+        services=group.causes,
     )
 
 
@@ -401,6 +467,7 @@ def decide(
     restrictions: Sequence[Restriction],
     override: OverrideGrant | None,
     lowest: SloBudget | None = None,
+    grouped: Sequence[PolicyRestrictions] | None = None,
 ) -> GateDecision:
     """Allow, warn or block one change, with the reasons.
 
@@ -409,7 +476,9 @@ def decide(
     - A required approval blocks a change that is not exempt until an override for this version is approved;
       then it is allowed.
     - A warning restriction warns.
-    - Nothing in force: allowed, naming the SLO with the least budget left."""
+    - Nothing in force: allowed, naming the SLO with the least budget left.
+
+    ``grouped``: ``group_restrictions(restrictions, service)`` when the caller has it already."""
     reasons: list[GateReason] = []
     decision: Decision = "allow"
     exempt = False
@@ -420,10 +489,7 @@ def decide(
         if DECISION_RANK[level] > DECISION_RANK[decision]:
             decision = level
 
-    for restriction in sorted(
-        restrictions,
-        key=lambda item: (RESTRICTION_RANK[item.kind], item.policy, item.cause_service),
-    ):
+    for restriction in grouped if grouped is not None else group_restrictions(restrictions, service):
         cause, why = _cause(restriction, service), _why(restriction)
         if restriction.kind == "warn":
             reasons.append(_reason("policy-warning", f"{cause} warns about releases of {service}{why}.", restriction))

@@ -216,8 +216,15 @@ class GateReasonOut(OutModel):
     objective: str | None = None
     budget_remaining: float | None = None
     policy: str | None = None
-    service: str | None = Field(default=None, description="The service whose SLOs caused it")
+    service: str | None = Field(
+        default=None, description="The service whose SLOs caused it (of several, the one with the least budget left)"
+    )
     override: int | None = None
+    services: list[str] = Field(
+        default_factory=list,
+        description="Every service whose SLOs caused it, least budget first: the service itself, or the ones it "
+        "depends on that put it under this policy",
+    )
 
 
 class GateDecisionOut(OutModel):

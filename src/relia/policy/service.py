@@ -12,18 +12,21 @@ The blue-green deployments call ``check_gate`` (the one entry point of the gate)
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Text, and_, cast, func, insert, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from relia.catalog.models import Service, Team
 from relia.catalog.service import check_version, get_service
-from relia.core import audit, timeline
+from relia.core import audit, generations, timeline
 from relia.core.auth import Principal
 from relia.core.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
 from relia.core.pagination import DEFAULT_LIMIT, decode_cursor, encode_cursor
@@ -43,6 +46,10 @@ from relia.slo.models import SLO, Objective, ObjectiveStatus
 
 DEFAULT_POLICY_NAME = "default"
 MAX_OVERRIDE = timedelta(days=7)
+# Bumped by every transaction that changes what the release gate answers from, apart from SLOs and their
+# budgets (``relia.slo.service.SLO_GENERATION``) and services (the catalog's): each policy evaluation, and
+# each override approved or rejected. The API's gate cache (``relia.policy.gate``) is keyed by all three.
+GATE_GENERATION = "policy.gate"
 
 # The built-in policy, after Google's example error budget policy. A BudgetPolicy named "default" replaces it
 # (`enabled: false` turns it off); deleting that policy brings this one back.
@@ -431,7 +438,7 @@ def _service_by_slug(session: Session, slug: str, path: str = "service") -> tupl
         select(Service.id, Service.slug, Service.owner_team_id).where(Service.slug == slug)
     ).one_or_none()
     if row is None:
-        raise NotFound(f"There is no service {slug!r}.", errors=[FieldError(path, f"there is no service {slug!r}")])
+        raise unknown_service(slug, path)
     return row[0], row[1], row[2]
 
 
@@ -452,28 +459,34 @@ def _validated_check(service: str, version: str, change_type: str, phase: str) -
         ) from exc
 
 
-def _live_budgets(session: Session, objective_ids: set[int]) -> dict[int, rules.SloBudget]:
-    if not objective_ids:
+def _live_budgets(session: Session, objective_ids: set[int] | None) -> dict[int, rules.SloBudget]:
+    """The budgets of these objectives (None: of all) as the SLO evaluator last published them."""
+    if objective_ids is not None and not objective_ids:
         return {}
-    rows = session.execute(
+    statement = (
         select(Objective.id, SLO.name, Objective.key, ObjectiveStatus.budget_remaining)
         .join(SLO, Objective.slo_id == SLO.id)
         .outerjoin(ObjectiveStatus, ObjectiveStatus.objective_id == Objective.id)
-        .where(Objective.id.in_(objective_ids))
-    ).all()
+    )
+    if objective_ids is not None:
+        statement = statement.where(Objective.id.in_(objective_ids))
+    rows = session.execute(statement).all()
     return {objective_id: rules.SloBudget(slo, key, remaining) for objective_id, slo, key, remaining in rows}
 
 
-def _least_budget(session: Session, service_id: int) -> rules.SloBudget | None:
-    row = session.execute(
-        select(SLO.name, Objective.key, ObjectiveStatus.budget_remaining)
+def _least_budgets(session: Session, service_ids: Sequence[int] | None) -> dict[int, rules.SloBudget]:
+    """Per service (None: every service), the objective with the least budget left."""
+    statement = (
+        select(SLO.service_id, SLO.name, Objective.key, ObjectiveStatus.budget_remaining)
         .join(Objective, Objective.slo_id == SLO.id)
         .join(ObjectiveStatus, ObjectiveStatus.objective_id == Objective.id)
-        .where(SLO.service_id == service_id, ObjectiveStatus.budget_remaining.is_not(None))
-        .order_by(ObjectiveStatus.budget_remaining, SLO.name, Objective.key)
-        .limit(1)
-    ).first()
-    return rules.SloBudget(row[0], row[1], row[2]) if row else None
+        .where(ObjectiveStatus.budget_remaining.is_not(None))
+        .order_by(SLO.service_id, ObjectiveStatus.budget_remaining.desc(), SLO.name.desc(), Objective.key.desc())
+    )
+    if service_ids is not None:
+        statement = statement.where(SLO.service_id.in_(service_ids))
+    # Ordered so that each service's last row is its least budget (ties: the first SLO by name).
+    return {service_id: rules.SloBudget(name, key, left) for service_id, name, key, left in session.execute(statement)}
 
 
 @dataclass(frozen=True)
@@ -483,82 +496,174 @@ class _CauseState:
     cooling_until: datetime | None
 
 
-def restrictions_in_force(session: Session, service_id: int) -> list[rules.Restriction]:
-    """The restrictions on one service's releases now, each with the live budgets of the objectives that
-    triggered it (least first)."""
-    rows = session.execute(
+def _restrictions_in_force(session: Session, service_ids: Sequence[int] | None) -> dict[int, list[rules.Restriction]]:
+    """The restrictions on these services' releases now (None: on every service's), by service id, each with
+    the live budgets of the objectives that triggered it (least first)."""
+    statement = (
         select(
+            ReleaseRestriction.service_id,
             ReleaseRestriction.kind,
             ReleaseRestriction.policy_name,
             ReleaseRestriction.cause_service_id,
             _CAUSE.slug,
-            ReleaseRestriction.exemptions,
-            ReleaseRestriction.started_at,
+            # As text: the same few lists on every row, each decoded once below.
+            cast(ReleaseRestriction.exemptions, Text),
         )
         .join(_CAUSE, ReleaseRestriction.cause_service_id == _CAUSE.id)
-        .where(ReleaseRestriction.service_id == service_id, ReleaseRestriction.ended_at.is_(None))
-    ).all()
+        .where(ReleaseRestriction.ended_at.is_(None))
+    )
+    if service_ids is not None:
+        statement = statement.where(ReleaseRestriction.service_id.in_(service_ids))
+    rows = session.execute(statement).all()
     if not rows:
-        return []
+        return {}
     # The gate's hot path: plain rows of the causing services' states (a service frozen through its
     # dependencies has dozens of causes), filtered here rather than by a long OR of pairs in SQL.
-    causes = {(policy, cause_id) for _, policy, cause_id, _, _, _ in rows}
+    causes = {(policy, cause_id) for _, _, policy, cause_id, _, _ in rows}
+    state_rows = select(
+        PolicyState.policy_name,
+        PolicyState.service_id,
+        PolicyState.matched,
+        PolicyState.phase,
+        PolicyState.cooling_until,
+    )
+    if service_ids is not None:
+        state_rows = state_rows.where(
+            PolicyState.service_id.in_(sorted({cause_id for _, cause_id in causes})),
+            PolicyState.policy_name.in_(sorted({name for name, _ in causes})),
+        )
     states = {
         (name, cause_id): _CauseState(matched or [], phase, cooling_until)
-        for name, cause_id, matched, phase, cooling_until in session.execute(
-            select(
-                PolicyState.policy_name,
-                PolicyState.service_id,
-                PolicyState.matched,
-                PolicyState.phase,
-                PolicyState.cooling_until,
-            ).where(
-                PolicyState.service_id.in_(sorted({cause_id for _, cause_id in causes})),
-                PolicyState.policy_name.in_(sorted({name for name, _ in causes})),
-            )
-        )
+        for name, cause_id, matched, phase, cooling_until in session.execute(state_rows)
         if (name, cause_id) in causes
     }
     wanted = {int(item["objectiveId"]) for state in states.values() for item in state.matched if "objectiveId" in item}
-    budgets = _live_budgets(session, wanted)
-    found = []
-    for kind, policy, cause_id, cause_slug, exemptions, started_at in rows:
-        state = states.get((policy, cause_id))
-        slos = [
-            budgets[int(item["objectiveId"])]
-            for item in (state.matched if state else [])
-            if int(item.get("objectiveId", 0)) in budgets
-        ]
-        slos.sort(key=lambda item: (item.budget_remaining is None, item.budget_remaining or 0.0, item.label))
-        found.append(
-            rules.Restriction(
+    budgets = _live_budgets(session, wanted if service_ids is not None else None)
+    # One policy engaged for one service restricts every service frozen through it alike: one Restriction
+    # each, shared by all of them (a deep dependency graph has tens of thousands of rows, and few of these).
+    exemption_sets: dict[str | None, frozenset[str]] = {}
+    shared: dict[tuple[str, str, int, str | None], rules.Restriction] = {}
+    found: dict[int, list[rules.Restriction]] = {}
+    for service_id, kind, policy, cause_id, cause_slug, exemptions in rows:
+        restriction = shared.get((kind, policy, cause_id, exemptions))
+        if restriction is None:
+            if exemptions not in exemption_sets:
+                exemption_sets[exemptions] = frozenset(json.loads(exemptions) if exemptions else ())
+            state = states.get((policy, cause_id))
+            matched = [
+                budgets[int(item["objectiveId"])]
+                for item in (state.matched if state else [])
+                if int(item.get("objectiveId", 0)) in budgets
+            ]
+            matched.sort(key=lambda item: (item.budget_remaining is None, item.budget_remaining or 0.0, item.label))
+            restriction = shared[(kind, policy, cause_id, exemptions)] = rules.Restriction(
                 kind=kind,
                 policy=policy,
                 cause_service=cause_slug,
-                exemptions=frozenset(exemptions or []),
-                slos=tuple(slos),
-                since=started_at,
+                exemptions=exemption_sets[exemptions],
+                slos=tuple(matched),
                 lifts_at=state.cooling_until if state is not None and state.phase == rules.Phase.cooling else None,
             )
-        )
+        found.setdefault(service_id, []).append(restriction)
     return found
 
 
-def _override_grant(session: Session, service_id: int, version: str, now: datetime) -> rules.OverrideGrant | None:
-    row = session.scalars(
-        select(ReleaseOverride)
-        .where(
-            ReleaseOverride.service_id == service_id,
-            ReleaseOverride.version == version,
-            ReleaseOverride.status == "approved",
-            ReleaseOverride.expires_at > now,
+def _override_grants(
+    session: Session, service_ids: Sequence[int] | None, now: datetime
+) -> dict[int, dict[str, tuple[rules.OverrideGrant, ...]]]:
+    """Per service (None: every service), the approved overrides not yet expired, by version, the latest
+    expiry first."""
+    statement = (
+        select(
+            ReleaseOverride.service_id,
+            ReleaseOverride.id,
+            ReleaseOverride.version,
+            ReleaseOverride.expires_at,
+            ReleaseOverride.decided_by,
+            ReleaseOverride.reason,
         )
-        .order_by(ReleaseOverride.expires_at.desc())
-        .limit(1)
-    ).first()
-    if row is None:
-        return None
-    return rules.OverrideGrant(row.id, row.expires_at, row.decided_by or "", row.reason)
+        .where(ReleaseOverride.status == "approved", ReleaseOverride.expires_at > now)
+        .order_by(ReleaseOverride.expires_at.desc(), ReleaseOverride.id.desc())
+    )
+    if service_ids is not None:
+        statement = statement.where(ReleaseOverride.service_id.in_(service_ids))
+    grants: dict[int, dict[str, list[rules.OverrideGrant]]] = {}
+    for row in session.execute(statement):
+        grants.setdefault(row.service_id, {}).setdefault(row.version, []).append(
+            rules.OverrideGrant(row.id, row.expires_at, row.decided_by or "", row.reason)
+        )
+    return {
+        service_id: {version: tuple(found) for version, found in by_version.items()}
+        for service_id, by_version in grants.items()
+    }
+
+
+@dataclass(frozen=True)
+class GateInputs:
+    """Everything the gate answers from for one service, read in one go. The API keeps every service's for as
+    long as ``GATE_GENERATION``, the SLOs' and the services' generations stand (``relia.policy.gate``)."""
+
+    service_id: int
+    slug: str
+    restrictions: tuple[rules.Restriction, ...]
+    grants: Mapping[str, tuple[rules.OverrideGrant, ...]]  # approved overrides by version, unexpired when read
+    lowest: rules.SloBudget | None  # the objective with the least budget left
+
+    @cached_property
+    def grouped(self) -> tuple[rules.PolicyRestrictions, ...]:
+        return tuple(rules.group_restrictions(self.restrictions, self.slug))
+
+
+def gate_inputs(session: Session, slug: str, now: datetime) -> GateInputs:
+    """Raises NotFound (field ``service``) for an unknown service."""
+    service_id, slug, _ = _service_by_slug(session, slug)
+    return _gate_inputs(session, {service_id: slug}, now)[slug]
+
+
+def all_gate_inputs(session: Session, now: datetime) -> dict[str, GateInputs]:
+    """Every service's ``GateInputs`` by slug, in a handful of queries."""
+    services: dict[int, str] = {
+        service_id: slug for service_id, slug in session.execute(select(Service.id, Service.slug))
+    }
+    return _gate_inputs(session, services, now, every=True)
+
+
+def _gate_inputs(
+    session: Session, services: dict[int, str], now: datetime, *, every: bool = False
+) -> dict[str, GateInputs]:
+    ids = None if every else sorted(services)
+    restrictions = _restrictions_in_force(session, ids)
+    grants = _override_grants(session, ids, now)
+    lowest = _least_budgets(session, ids)
+    return {
+        slug: GateInputs(
+            service_id=service_id,
+            slug=slug,
+            restrictions=tuple(restrictions.get(service_id, ())),
+            grants=grants.get(service_id, {}),
+            lowest=lowest.get(service_id),
+        )
+        for service_id, slug in services.items()
+    }
+
+
+def unknown_service(slug: str, path: str = "service") -> NotFound:
+    return NotFound(f"There is no service {slug!r}.", errors=[FieldError(path, f"there is no service {slug!r}")])
+
+
+def decide_from(inputs: GateInputs, request: GateCheckIn, now: datetime) -> rules.GateDecision:
+    """The gate's answer from what was read: pure, so the API can answer from its cache."""
+    grant = next((grant for grant in inputs.grants.get(request.version, ()) if grant.expires_at > now), None)
+    return rules.decide(
+        service=inputs.slug,
+        version=request.version,
+        change_type=request.change_type,
+        phase=request.phase,
+        restrictions=inputs.restrictions,
+        override=grant if inputs.restrictions else None,
+        lowest=None if inputs.restrictions else inputs.lowest,
+        grouped=inputs.grouped,
+    )
 
 
 def check_gate(
@@ -589,42 +694,35 @@ def decide_gate(
 ) -> tuple[rules.GateDecision, int]:
     """The gate's answer and the service's id, reading only."""
     request = _validated_check(service, version, change_type, phase)
-    service_id, slug, _ = _service_by_slug(session, request.service)
-    restrictions = restrictions_in_force(session, service_id)
-    grant = _override_grant(session, service_id, request.version, now) if restrictions else None
-    decision = rules.decide(
-        service=slug,
-        version=request.version,
-        change_type=request.change_type,
-        phase=request.phase,
-        restrictions=restrictions,
-        override=grant,
-        lowest=None if restrictions else _least_budget(session, service_id),
-    )
-    return decision, service_id
+    inputs = gate_inputs(session, request.service, now)
+    return decide_from(inputs, request, now), inputs.service_id
 
 
 def record_gate_check(
     session: Session, *, actor: Principal, decision: rules.GateDecision, service_id: int, now: datetime
 ) -> rules.GateDecision:
     """Record who asked the gate and what it answered; returns the decision with the record's id."""
-    record = GateCheck(
-        at=now,
-        service_id=service_id,
-        version=decision.version,
-        change_type=decision.change_type,
-        phase=decision.phase,
-        decision=decision.decision,
-        reasons=[reason_json(reason) for reason in decision.reasons],
-        override_id=decision.override_id,
-        requested_by=actor.name,
-        requested_by_user_id=actor.user_id,
-        via=str(actor.via),
-        request_id=actor.request_id,
-    )
-    session.add(record)
-    session.flush()
-    return replace(decision, check_id=record.id, checked_at=now)
+    row = gate_check_row(actor=actor, decision=decision, service_id=service_id, now=now)
+    check_id = session.execute(insert(GateCheck).returning(GateCheck.id), row).scalar_one()
+    return replace(decision, check_id=check_id, checked_at=now)
+
+
+def gate_check_row(*, actor: Principal, decision: rules.GateDecision, service_id: int, now: datetime) -> dict[str, Any]:
+    """The ``gate_checks`` row recording one check (the API inserts them a batch at a time)."""
+    return {
+        "at": now,
+        "service_id": service_id,
+        "version": decision.version,
+        "change_type": decision.change_type,
+        "phase": decision.phase,
+        "decision": decision.decision,
+        "reasons": [reason_json(reason) for reason in decision.reasons],
+        "override_id": decision.override_id,
+        "requested_by": actor.name,
+        "requested_by_user_id": actor.user_id,
+        "via": str(actor.via),
+        "request_id": actor.request_id,
+    }
 
 
 def reason_json(reason: rules.GateReason) -> dict[str, Any]:
@@ -637,6 +735,7 @@ def reason_json(reason: rules.GateReason) -> dict[str, Any]:
         "policy": reason.policy,
         "service": reason.service,
         "override": reason.override,
+        "services": list(reason.services) or None,
     }
     return {key: value for key, value in body.items() if value is not None}
 
@@ -842,6 +941,7 @@ def decide_override(
     row.decided_by, row.decided_by_user_id, row.decided_at = actor.name, actor.user_id, now
     row.decision_note = note or None
     session.flush()
+    generations.bump(session, GATE_GENERATION)
     audit.record(
         session,
         actor=actor,

@@ -26,7 +26,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, selectinload
 
-from relia.core import hooks, timeline
+from relia.core import generations, hooks, timeline
 from relia.core.clock import Clock
 from relia.core.db import Database
 from relia.slo import rules, service
@@ -408,6 +408,8 @@ class Evaluator:
                 }
             )
         _upsert(session, ObjectiveStatus, rows, ["objective_id"])
+        if rows:
+            generations.bump(session, service.SLO_GENERATION)
         return events
 
     def _transitions(

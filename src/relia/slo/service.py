@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from relia.catalog.models import Service
 from relia.catalog.service import check_version
-from relia.core import audit, timeline
+from relia.core import audit, generations, timeline
 from relia.core.auth import Principal
 from relia.core.errors import Conflict, FieldError, InvalidInput, NotFound
 from relia.core.pagination import DEFAULT_LIMIT, decode_cursor, encode_cursor
@@ -37,6 +37,10 @@ from relia.slo.models import (
     WindowState,
 )
 from relia.slo.schemas import AdjustmentCreate, DataSourceSpec, EventBatch, SLOCreate, SLOSpec
+
+# Bumped by every transaction that changes an SLO or its evaluated status (each evaluator tick): caches of
+# what depends on budgets (the release gate's, in ``relia.policy.gate``) are keyed by it.
+SLO_GENERATION = "slo"
 
 # Pushed timestamps may run this far ahead of our clock (client clocks drift).
 FUTURE_SKEW = timedelta(minutes=2)
@@ -310,6 +314,7 @@ def create_slo(
     _sync_objectives(slo, spec)
     session.add(slo)
     session.flush()
+    generations.bump(session, SLO_GENERATION)
     session.add(SourceState(slo_id=slo.id, backfilled=source is None or source.type != "prometheus"))
     _reset_evaluation(session, slo)
     audit.record(
@@ -360,6 +365,7 @@ def update_slo(
     recount = _sync_objectives(slo, spec)
     slo.service, slo.data_source, slo.spec, slo.updated_at = service, source, after, now
     session.flush()
+    generations.bump(session, SLO_GENERATION)
     definition_changed = (
         old.window != spec.window
         or old.budgeting_method != spec.budgeting_method
@@ -391,6 +397,7 @@ def delete_slo(session: Session, *, actor: Principal, name: str, now: datetime, 
     service_id = slo.service_id
     session.delete(slo)
     session.flush()
+    generations.bump(session, SLO_GENERATION)
     audit.record(session, actor=actor, action="delete", kind="SLO", key=name, before=before, after=None, now=now)
     timeline.append(
         session,
