@@ -454,7 +454,7 @@ class BackendResult:
     name: str
     seeded: dict[str, Any]
     evaluation: dict[str, Any]
-    rate: RateResult
+    rates: list[RateResult]  # the open-loop runs: without, then with a worker tick during it
     wrk: dict[str, Any] | None
     wrk_raw: str = ""
 
@@ -502,21 +502,32 @@ def bench_backend(backend: Backend, args: argparse.Namespace, out_dir: Path) -> 
                 )
                 assert status == 200 and json.loads(body)["decision"] == "block", (status, body[:300])
                 asyncio.run(fixed_rate(port, token, args.rate, args.warmup))  # warm-up, not measured
-                tick = TickDuringLoad(backend.database_url, args.ticks + 1, args.duration / 3)
-                cpu_before = server.cpu_seconds()
-                tick.start()
-                rate = asyncio.run(fixed_rate(port, token, args.rate, args.duration))
-                rate.server_cpu_ms = (server.cpu_seconds() - cpu_before) * 1000 / max(1, len(rate.latencies_ms))
-                rate.tick = tick.join()
-                lat = rate.latencies_ms
-                print(
-                    f"  fixed rate {args.rate:.0f}/s: achieved {len(lat) / rate.elapsed:.0f}/s, p50 "
-                    f"{percentile(lat, 0.5):.1f} ms, p99 {percentile(lat, 0.99):.1f} ms, max {max(lat):.1f} ms, "
-                    f"statuses {rate.statuses}, errors {rate.errors}, decisions {rate.decisions}, server CPU "
-                    f"{rate.server_cpu_ms:.2f} ms/request; worker tick during it: SLO {rate.tick['slo']:.2f} s, "
-                    f"policy {rate.tick['policy']:.2f} s",
-                    flush=True,
-                )
+                runs = []
+                for with_tick in (False, True):
+                    tick = (
+                        TickDuringLoad(backend.database_url, args.ticks + 1, args.duration / 3) if with_tick else None
+                    )
+                    cpu_before = server.cpu_seconds()
+                    if tick is not None:
+                        tick.start()
+                    rate = asyncio.run(fixed_rate(port, token, args.rate, args.duration))
+                    used = server.cpu_seconds() - cpu_before
+                    rate.server_cpu_ms = used * 1000 / max(1, len(rate.latencies_ms))
+                    rate.tick = tick.join() if tick is not None else {}
+                    runs.append(rate)
+                    lat = rate.latencies_ms
+                    during = (
+                        f"; worker tick during it: SLO {rate.tick['slo']:.2f} s, policy {rate.tick['policy']:.2f} s"
+                        if rate.tick
+                        else ""
+                    )
+                    print(
+                        f"  fixed rate {args.rate:.0f}/s: achieved {len(lat) / rate.elapsed:.0f}/s, p50 "
+                        f"{percentile(lat, 0.5):.1f} ms, p99 {percentile(lat, 0.99):.1f} ms, max {max(lat):.1f} ms, "
+                        f"statuses {rate.statuses}, errors {rate.errors}, decisions {rate.decisions}, server CPU "
+                        f"{rate.server_cpu_ms:.2f} ms/request{during}",
+                        flush=True,
+                    )
                 wrk_stats, wrk_raw = None, ""
                 if shutil.which("wrk") and args.connections:
                     script = data_dir / "gate.lua"
@@ -531,7 +542,7 @@ def bench_backend(backend: Backend, args: argparse.Namespace, out_dir: Path) -> 
                     )
             finally:
                 server.stop()
-            return BackendResult(backend.name, seeded, evaluation, rate, wrk_stats, wrk_raw)
+            return BackendResult(backend.name, seeded, evaluation, runs, wrk_stats, wrk_raw)
         finally:
             backend.cleanup()
 
@@ -539,24 +550,36 @@ def bench_backend(backend: Backend, args: argparse.Namespace, out_dir: Path) -> 
 def report(results: list[BackendResult], args: argparse.Namespace, facts: dict[str, str], busy: float) -> str:
     gate_rows, tick_rows, goals = [], [], []
     for result in results:
-        lat, rate = result.rate.latencies_ms, result.rate
-        achieved = len(lat) / rate.elapsed if rate.elapsed else 0.0
-        p99 = percentile(lat, 0.99)
-        bad = rate.errors + sum(count for status, count in rate.statuses.items() if status != 200)
-        gate_rows.append(
-            [
-                result.name,
-                f"open loop, {args.rate:.0f}/s for {args.duration} s ({rate.connections} connections), a worker "
-                f"tick (SLO {rate.tick.get('slo', 0):.1f} s, policy {rate.tick.get('policy', 0):.1f} s) in another "
-                f"process during it; server CPU {rate.server_cpu_ms:.2f} ms/request",
-                f"{achieved:.0f}",
-                f"{percentile(lat, 0.5):.1f}",
-                f"{percentile(lat, 0.9):.1f}",
-                f"{p99:.1f}",
-                f"{max(lat):.1f}",
-                str(bad),
-            ]
-        )
+        for rate in result.rates:
+            lat = rate.latencies_ms
+            achieved = len(lat) / rate.elapsed if rate.elapsed else 0.0
+            p99 = percentile(lat, 0.99)
+            bad = rate.errors + sum(count for status, count in rate.statuses.items() if status != 200)
+            tick = (
+                f", a worker tick (SLO {rate.tick['slo']:.1f} s, policy {rate.tick['policy']:.1f} s) in another "
+                f"process a third into it"
+                if rate.tick
+                else ", no worker tick"
+            )
+            gate_rows.append(
+                [
+                    result.name,
+                    f"open loop, {args.rate:.0f}/s for {args.duration} s ({rate.connections} connections){tick}; "
+                    f"server CPU {rate.server_cpu_ms:.2f} ms/request",
+                    f"{achieved:.0f}",
+                    f"{percentile(lat, 0.5):.1f}",
+                    f"{percentile(lat, 0.9):.1f}",
+                    f"{p99:.1f}",
+                    f"{max(lat):.1f}",
+                    str(bad),
+                ]
+            )
+            met = p99 < GOAL_P99_MS and achieved >= GOAL_RATE * 0.98 and bad == 0
+            when = "with a worker tick during the load" if rate.tick else "between worker ticks"
+            goals.append(
+                f"- {result.name}, {when}: gate p99 {p99:.1f} ms at {achieved:.0f} requests/s (goal < "
+                f"{GOAL_P99_MS:.0f} ms at {GOAL_RATE:.0f}/s): **{'met' if met else 'NOT met'}**"
+            )
         if result.wrk:
             stats = result.wrk
             errors = sum(stats[key] for key in ("connect", "read", "write", "status", "timeout"))
@@ -584,15 +607,15 @@ def report(results: list[BackendResult], args: argparse.Namespace, facts: dict[s
                 f"{evaluation['steady_max']:.3f}",
             ]
         )
-        met = p99 < GOAL_P99_MS and achieved >= GOAL_RATE * 0.98 and bad == 0
+        steady, first_tick = evaluation["steady_max"], evaluation["first"]
         goals.append(
-            f"- {result.name}: gate p99 {p99:.1f} ms at {achieved:.0f} requests/s (goal < {GOAL_P99_MS:.0f} ms at "
-            f"{GOAL_RATE:.0f}/s): **{'met' if met else 'NOT met'}**"
+            f"- {result.name}: steady policy tick {steady:.3f} s at worst (goal < {GOAL_TICK_SECONDS:.0f} s): "
+            f"**{'met' if steady < GOAL_TICK_SECONDS else 'NOT met'}**"
         )
-        worst = max(evaluation["first"], evaluation["steady_max"])
         goals.append(
-            f"- {result.name}: policy tick {worst:.3f} s at worst (goal < {GOAL_TICK_SECONDS:.0f} s): "
-            f"**{'met' if worst < GOAL_TICK_SECONDS else 'NOT met'}**"
+            f"- {result.name}: the tick where every policy engages at once ({len(first.transitions)} transitions) "
+            f"{first_tick:.3f} s (goal < {GOAL_TICK_SECONDS:.0f} s): "
+            f"**{'met' if first_tick < GOAL_TICK_SECONDS else 'NOT met'}**"
         )
     command = " ".join([".venv/bin/python", "bench/policy_gate.py", *sys.argv[1:]])
     return "\n".join(

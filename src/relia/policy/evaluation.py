@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from relia.catalog.models import Service, Team, service_dependencies
@@ -533,6 +533,10 @@ def _reconcile_restrictions(
             ).where(ReleaseRestriction.ended_at.is_(None))
         )
     }
+    # Written in bulk at the end: when a policy engages over a deep dependency graph it starts thousands.
+    started: list[dict[str, Any]] = []
+    events: list[dict[str, Any]] = []
+    audits: list[dict[str, Any]] = []
     for key, exemptions in sorted(desired.items()):
         found = current.get(key)
         if found is not None:
@@ -546,19 +550,22 @@ def _reconcile_restrictions(
         slug, cause_slug = services[affected][0], services[cause_id][0]
         through = "" if affected == cause_id else f" because {cause_slug}, which it depends on, is"
         summary = f"{slug} {KIND_WORDS[kind]} by policy {name}" + (f"{through} affected" if through else "")
-        session.add(
-            ReleaseRestriction(
-                service_id=affected,
-                kind=kind,
-                policy_name=name,
-                cause_service_id=cause_id,
-                exemptions=exemptions,
-                summary=summary,
-                started_at=now,
-            )
+        started.append(
+            {
+                "service_id": affected,
+                "kind": kind,
+                "policy_name": name,
+                "cause_service_id": cause_id,
+                "exemptions": exemptions,
+                "summary": summary,
+                "started_at": now,
+                "ended_at": None,
+            }
         )
         report.restrictions_started += 1
-        _effect_event(session, actor, f"{KIND_EVENTS[kind]}.started", affected, slug, name, cause_slug, summary, now)
+        _effect_rows(
+            events, audits, actor, f"{KIND_EVENTS[kind]}.started", affected, slug, name, cause_slug, summary, now
+        )
     for key, (row_id, _, started_at) in sorted(current.items()):
         if key in desired:
             continue
@@ -569,7 +576,14 @@ def _reconcile_restrictions(
         minutes = int((now - utc(started_at)).total_seconds() // 60)
         summary = f"{slug} is no longer {KIND_WORDS[kind]} by policy {name} (after {rules.format_minutes(minutes)})"
         report.restrictions_ended += 1
-        _effect_event(session, actor, f"{KIND_EVENTS[kind]}.ended", affected, slug, name, cause_slug, summary, now)
+        _effect_rows(
+            events, audits, actor, f"{KIND_EVENTS[kind]}.ended", affected, slug, name, cause_slug, summary, now
+        )
+    if started:
+        session.flush()
+        session.execute(insert(ReleaseRestriction.__table__), started)
+    timeline.append_many(session, events)
+    audit.record_many(session, audits)
 
 
 def _reconcile_handoffs(
@@ -631,8 +645,9 @@ def _reconcile_handoffs(
         _handoff_event(session, actor, "policy.pager.handed", service_id, slug, name, from_slug, to_slug, summary, now)
 
 
-def _effect_event(
-    session: Session,
+def _effect_rows(
+    events: list[dict[str, Any]],
+    audits: list[dict[str, Any]],
     actor: Principal,
     event_type: str,
     service_id: int,
@@ -642,24 +657,26 @@ def _effect_event(
     summary: str,
     now: datetime,
 ) -> None:
-    timeline.append(
-        session,
-        type=event_type,
-        at=now,
-        service_id=service_id,
-        actor=actor.name,
-        summary=summary,
-        data={"policy": policy, "cause": cause_slug},
+    events.append(
+        timeline.event_row(
+            type=event_type,
+            at=now,
+            service_id=service_id,
+            actor=actor.name,
+            summary=summary,
+            data={"policy": policy, "cause": cause_slug},
+        )
     )
-    audit.record(
-        session,
-        actor=actor,
-        action=event_type.rsplit(".", 1)[1],
-        kind="ReleaseRestriction",
-        key=f"{slug}/{policy}/{cause_slug}",
-        before=None,
-        after={"event": event_type, "summary": summary},
-        now=now,
+    audits.append(
+        audit.entry_row(
+            actor=actor,
+            action=event_type.rsplit(".", 1)[1],
+            kind="ReleaseRestriction",
+            key=f"{slug}/{policy}/{cause_slug}",
+            before=None,
+            after={"event": event_type, "summary": summary},
+            now=now,
+        )
     )
 
 
