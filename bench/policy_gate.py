@@ -16,7 +16,9 @@ handoff, webhook, action item). The SLO evaluator runs once.
                rotating over the 200 services and the change types (mostly feature, some security, p0-fix,
                rollback); every answer is recorded by the server. A third into the fixed-rate load, another
                process runs a worker tick (SLO evaluator, then policy evaluation), which moves the generations
-               the server's gate cache is keyed by, as every minute in production. The server's CPU per
+               the server's gate cache is keyed by and, on SQLite, holds the one write lock while it
+               writes. That load runs --tick-duration s (a minute: production ticks once a minute, so
+               its p99 is a minute's); the quiet load --duration s. The server's CPU per
                request is read from /proc.
                fixed rate:  an open-loop generator in this process sends --rate requests/s for --duration s on
                             keep-alive connections (opened as needed) and measures each latency from the
@@ -357,6 +359,7 @@ class RateResult:
     elapsed: float = 0.0
     connections: int = 0
     server_cpu_ms: float = 0.0  # the server's CPU per request
+    seconds: int = 0  # how long the load ran
     tick: dict[str, float] = field(default_factory=dict)  # the worker tick during the load: seconds per step
 
 
@@ -505,12 +508,16 @@ def bench_backend(backend: Backend, args: argparse.Namespace, out_dir: Path) -> 
                 runs = []
                 for with_tick in (False, True):
                     tick = (
-                        TickDuringLoad(backend.database_url, args.ticks + 1, args.duration / 3) if with_tick else None
+                        TickDuringLoad(backend.database_url, args.ticks + 1, args.tick_duration / 3)
+                        if with_tick
+                        else None
                     )
                     cpu_before = server.cpu_seconds()
                     if tick is not None:
                         tick.start()
-                    rate = asyncio.run(fixed_rate(port, token, args.rate, args.duration))
+                    seconds = args.tick_duration if with_tick else args.duration
+                    rate = asyncio.run(fixed_rate(port, token, args.rate, seconds))
+                    rate.seconds = seconds
                     used = server.cpu_seconds() - cpu_before
                     rate.server_cpu_ms = used * 1000 / max(1, len(rate.latencies_ms))
                     rate.tick = tick.join() if tick is not None else {}
@@ -564,7 +571,7 @@ def report(results: list[BackendResult], args: argparse.Namespace, facts: dict[s
             gate_rows.append(
                 [
                     result.name,
-                    f"open loop, {args.rate:.0f}/s for {args.duration} s ({rate.connections} connections){tick}; "
+                    f"open loop, {args.rate:.0f}/s for {rate.seconds} s ({rate.connections} connections){tick}; "
                     f"server CPU {rate.server_cpu_ms:.2f} ms/request",
                     f"{achieved:.0f}",
                     f"{percentile(lat, 0.5):.1f}",
@@ -651,6 +658,12 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=GOAL_RATE, help="requests a second for the open-loop run")
     parser.add_argument("--duration", type=int, default=20, help="seconds measured per load")
     parser.add_argument("--warmup", type=int, default=3, help="seconds of unmeasured load first")
+    parser.add_argument(
+        "--tick-duration",
+        type=int,
+        default=60,
+        help="seconds of the load with a worker tick in it (default: a minute, as the worker ticks once a minute)",
+    )
     parser.add_argument("--connections", type=int, default=4, help="wrk's connections (0 skips wrk)")
     parser.add_argument("--ticks", type=int, default=10, help="steady policy ticks measured")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / "policy_gate.md")
