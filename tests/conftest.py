@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from starlette.testclient import TestClient
@@ -26,6 +27,13 @@ from relia.core import migrate
 from relia.core.clock import SimulatedClock
 from relia.core.db import Base, Database
 from relia.core.settings import Settings
+
+# Property tests print a blob that replays a failure exactly (`@reproduce_failure`). CI runs the same examples
+# on every run (HYPOTHESIS_PROFILE=ci, set by .ci/run), so a red build is never a roll of the dice; `make test`
+# elsewhere draws new ones each time and keeps finding what those miss.
+hypothesis_settings.register_profile("default", print_blob=True)
+hypothesis_settings.register_profile("ci", print_blob=True, derandomize=True)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 # The CLI runner fixtures (`relia`, `server`, ...) are used by every domain's CLI tests.
 pytest_plugins = ["tests.cli_fixtures"]

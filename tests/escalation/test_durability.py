@@ -225,7 +225,9 @@ def test_a_killed_worker_loses_no_page_and_repeats_only_what_was_in_flight(
     received = Counter(receiver.keys())
     assert set(received) == set(found["messages"]), "every message reached the receiver"
     repeated = {key: count for key, count in received.items() if count > 1}
-    assert received[first_key] == 2, "the message in flight at the first kill was sent again, with the same key"
+    # Sent again with the same key; a later kill may cut its resend short too (each repeat is checked below
+    # against the attempts recorded as cut short).
+    assert received[first_key] >= 2, "the message in flight at the first kill was sent again, with the same key"
     for key, count in repeated.items():
         attempts, _ = found["messages"][key]
         unrecorded = attempts - found["recorded"][key]

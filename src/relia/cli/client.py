@@ -18,6 +18,17 @@ class ApiError(Exception):
         self.problem = problem
 
 
+# The in-process apps local-mode clients built during this command: ``close_local_apps`` closes their
+# databases' connections when the command ends (typer's ``call_on_close``), instead of whenever the garbage
+# collector gets to them; a test process running hundreds of commands would otherwise hold their connections.
+_local_apps: list[Any] = []
+
+
+def close_local_apps() -> None:
+    while _local_apps:
+        _local_apps.pop().state.db.dispose()
+
+
 class Client:
     def __init__(
         self,
@@ -45,6 +56,7 @@ class Client:
             configure_logging(os.environ.get("RELIA_CLI_LOG_LEVEL", "warning"), json=False)
 
             app = create_app(settings or Settings(), local_operator=True)
+            _local_apps.append(app)
             self._http = TestClient(app, headers=headers, raise_server_exceptions=False)
 
     @property

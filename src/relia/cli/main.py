@@ -10,7 +10,7 @@ import typer
 
 from relia.cli import config_cmds, policy_cmds, run_cmds
 from relia.cli.alerts_cmds import alerts_app
-from relia.cli.client import ApiError, Client
+from relia.cli.client import ApiError, Client, close_local_apps
 from relia.cli.deploy_cmds import deploy_app
 from relia.cli.escalation_cmds import escalation_app
 from relia.cli.oncall_cmds import oncall_app
@@ -26,6 +26,13 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+
+@app.callback()
+def _each_command(ctx: typer.Context) -> None:
+    ctx.call_on_close(close_local_apps)
+
+
 app.add_typer(run_cmds.db_app, name="db")
 run_cmds.register(app)
 config_cmds.register(app)
