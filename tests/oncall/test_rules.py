@@ -275,6 +275,23 @@ def test_a_taken_swap_gives_the_requesters_time_in_its_window_to_the_taker() -> 
     ]
 
 
+def test_of_two_swaps_over_one_shift_the_first_offered_holds_it_whatever_their_starts() -> None:
+    # Offered first (listed first: the service lists them by id) but starting later than the second.
+    first_offered = rules.Swap(utc(2026, 3, 5), utc(2026, 3, 8), "ana", "cy")
+    second_offered = rules.Swap(utc(2026, 3, 4), utc(2026, 3, 9), "ana", "dee")
+
+    schedule = base_schedule(swaps=(first_offered, second_offered))
+
+    found = rules.final_intervals(schedule, utc(2026, 3, 2), utc(2026, 3, 9))
+
+    assert [(str(i.user), i.start, i.end, i.source) for i in found] == [
+        ("ana", utc(2026, 3, 2), utc(2026, 3, 4), "layer"),
+        ("dee", utc(2026, 3, 4), utc(2026, 3, 5), "swap"),
+        ("cy", utc(2026, 3, 5), utc(2026, 3, 8), "swap"),
+        ("dee", utc(2026, 3, 8), utc(2026, 3, 9), "swap"),
+    ]
+
+
 def test_overrides_apply_after_swaps_and_a_temporary_schedule_replaces_everything() -> None:
     swap = rules.Swap(utc(2026, 3, 2), utc(2026, 3, 9), "ana", "cy")
     override = rules.Override(utc(2026, 3, 3), utc(2026, 3, 4), "dee", rules.REPLACE, "cy")

@@ -20,8 +20,9 @@ Composition, at every instant
 -----------------------------
 Layers are listed top first. Going up from the bottom layer, an *exclusive* layer with someone on call replaces
 everyone below it and an *additive* layer adds its person; a layer with nobody on call (outside its restrictions
-or its effective dates) changes nothing. Then taken swaps (the taker instead of the requester), then overrides in
-order of start, and last a temporary schedule, which replaces everything inside its window.
+or its effective dates) changes nothing. Then taken swaps (the taker instead of the requester), in the order they
+were offered (as listed), so of two swaps over one shift the first offered holds it; then overrides in order of
+start, and last a temporary schedule, which replaces everything inside its window.
 """
 
 from __future__ import annotations
@@ -387,9 +388,14 @@ Timed = TypeVar("Timed", bound=_Timed)
 class _Stream(Generic[Timed]):
     """Items with a start and an end, in order of start, read forward as the sweep moves on."""
 
-    def __init__(self, items: Iterable[Timed], start: datetime, end: datetime) -> None:
-        self.items = sorted((item for item in items if item.start < end and item.end > start), key=_start_of)
+    def __init__(self, items: Iterable[Timed], start: datetime, end: datetime, *, written_order: bool = False) -> None:
+        listed = list(items)
+        self.items = sorted((item for item in listed if item.start < end and item.end > start), key=_start_of)
         self._cursor = 0
+        # ``active`` answers in the order the items were given rather than by start.
+        self._written: dict[int, int] | None = (
+            {id(item): index for index, item in enumerate(listed)} if written_order else None
+        )
 
     def active(self, instant: datetime) -> list[Timed]:
         """The items covering ``instant``; instants must not go backwards between calls."""
@@ -402,6 +408,9 @@ class _Stream(Generic[Timed]):
             if items[cursor].end > instant:
                 found.append(items[cursor])
             cursor += 1
+        if self._written is not None and len(found) > 1:
+            written = self._written
+            found.sort(key=lambda item: written[id(item)])
         return found
 
 
@@ -416,7 +425,8 @@ def final_intervals(schedule: Schedule, start: datetime, end: datetime) -> list[
     if start >= end:
         return []
     layers = [_Stream(layer_intervals(layer, start, end), start, end) for layer in schedule.layers]
-    swaps = _Stream(schedule.swaps, start, end)
+    # Swaps apply in the order listed (offered): of two covering one shift, the first offered holds it.
+    swaps = _Stream(schedule.swaps, start, end, written_order=True)
     # Overrides apply in order of start; the stable sort keeps the written order among equal starts.
     overrides = _Stream(schedule.overrides, start, end)
     temporary = _Stream(schedule.temporary, start, end)
