@@ -124,11 +124,20 @@ def audit_actions(db: Database, kind: str) -> list[tuple[str, str, str]]:
 def exhaust(client: Any, headers: dict[str, str], clock: SimulatedClock, worker: Worker, *, name: str = SLO) -> None:
     """Two good hours, then ten minutes at 50 % errors: the 1-day budget of a 99 % SLO is spent several times
     over. Leaves the clock two minutes after the bad minutes, evaluated."""
-    now = clock.now()
-    push(client, headers, now - timedelta(hours=2), [0] * 120, name=name)
+    good_hours(client, headers, clock, worker, name=name)
+    burn(client, headers, clock, worker, name=name)
+
+
+def good_hours(client: Any, headers: dict[str, str], clock: SimulatedClock, worker: Worker, *, name: str = SLO) -> None:
+    """The two error-free hours before now, evaluated."""
+    push(client, headers, clock.now() - timedelta(hours=2), [0] * 120, name=name)
     worker.tick()
+
+
+def burn(client: Any, headers: dict[str, str], clock: SimulatedClock, worker: Worker, *, name: str = SLO) -> None:
+    """Ten minutes at 50 % errors (the clock moves over them), then two more minutes, evaluated."""
     clock.advance(timedelta(minutes=10))
-    push(client, headers, now, [50] * 10, name=name)
+    push(client, headers, clock.now() - timedelta(minutes=10), [50] * 10, name=name)
     worker.advance(2)
 
 

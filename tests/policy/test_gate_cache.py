@@ -10,7 +10,7 @@ import pytest
 
 from relia.core.db import Database
 from relia.policy import gate as gate_cache
-from tests.policy.support import API, Worker, create_slo, gate, push
+from tests.policy.support import API, Worker, burn, create_slo, exhaust, gate, good_hours
 
 
 @pytest.fixture
@@ -21,26 +21,15 @@ def other_worker(database_url, clock):  # type: ignore[no-untyped-def]
     other.dispose()
 
 
-def spend_budget(client, headers, clock, worker) -> None:  # type: ignore[no-untyped-def]
-    push(client, headers, clock.now() - timedelta(hours=2), [0] * 120)
-    worker.tick()
-    clock.advance(timedelta(minutes=10))
-    push(client, headers, clock.now() - timedelta(minutes=10), [50] * 10)
-    worker.advance(2)
-
-
 def test_another_process_s_freeze_shows_once_the_generations_are_read_again(
     client, app, org, clock, other_worker, monkeypatch
 ):
     writer, reader = org.headers("alice:write"), org.headers("carol:write")
     create_slo(client, writer)
-    push(client, writer, clock.now() - timedelta(hours=2), [0] * 120)
-    other_worker.tick()
+    good_hours(client, writer, clock, other_worker)
     assert gate(client, reader)["decision"] == "allow"  # the snapshot is read
 
-    clock.advance(timedelta(minutes=10))
-    push(client, writer, clock.now() - timedelta(minutes=10), [50] * 10)
-    other_worker.advance(2)  # freezes checkout (the built-in default), in the other process
+    burn(client, writer, clock, other_worker)  # freezes checkout (the built-in default), in the other process
     assert gate(client, reader)["decision"] == "allow"  # its generations are still fresh here: the old answer
 
     cache = app.state.gate_input_cache
@@ -58,12 +47,9 @@ def test_without_grace_another_process_s_change_shows_in_the_next_answer(
 ):
     writer, reader = org.headers("alice:write"), org.headers("carol:write")
     create_slo(client, writer)
-    push(client, writer, clock.now() - timedelta(hours=2), [0] * 120)
-    other_worker.tick()
+    good_hours(client, writer, clock, other_worker)
     assert gate(client, reader)["decision"] == "allow"
-    clock.advance(timedelta(minutes=10))
-    push(client, writer, clock.now() - timedelta(minutes=10), [50] * 10)
-    other_worker.advance(2)
+    burn(client, writer, clock, other_worker)
     monkeypatch.setattr(app.state.generation_cache, "max_age", 0.0)
     monkeypatch.setattr(gate_cache, "STALE_GRACE_SECONDS", 0.0)
     blocked = gate(client, reader)
@@ -73,7 +59,7 @@ def test_without_grace_another_process_s_change_shows_in_the_next_answer(
 def test_this_process_s_override_decision_shows_at_once(client, org, clock, db):
     writer, approver, reader = org.headers("alice:write"), org.headers("bob:write"), org.headers("carol:write")
     create_slo(client, writer)
-    spend_budget(client, writer, clock, Worker(db, clock))
+    exhaust(client, writer, clock, Worker(db, clock))
     assert gate(client, reader, version="v9")["decision"] == "block"
     override = client.post(
         f"{API}/overrides",

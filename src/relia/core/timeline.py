@@ -22,7 +22,7 @@ def append(
     actor: str | None = None,
     data: dict[str, Any] | None = None,
 ) -> TimelineEvent:
-    event = TimelineEvent(type=type, at=at, summary=summary, service_id=service_id, actor=actor, data=data or {})
+    event = TimelineEvent(**event_row(type=type, at=at, summary=summary, service_id=service_id, actor=actor, data=data))
     session.add(event)
     return event
 
